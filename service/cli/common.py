@@ -1,0 +1,40 @@
+"""Helpers shared by CLI commands: settings loading with readable failures, running coroutines."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from service.errors import ConfigError
+from service.settings import Settings, load_settings
+
+EXIT_CONFIG = 2
+
+
+def settings_or_exit(env_file: Path | str | None = ".env", **overrides: dict[str, Any]) -> Settings:
+    """Load settings; on a bad value print one line per problem (no traceback) and exit 2."""
+    try:
+        return load_settings(env_file, **overrides)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            click.echo(f"claude-kafka: invalid setting: {problem}", err=True)
+        sys.exit(EXIT_CONFIG)
+
+
+env_file_option = click.option(
+    "--env-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=Path(".env"),
+    show_default=True,
+    help="Optional dotenv file read after the environment.",
+)
+bootstrap_option = click.option(
+    "--bootstrap-servers", "-b", default=None, help="Overrides KAFKA_BOOTSTRAP_SERVERS."
+)
+
+
+def kafka_overrides(bootstrap_servers: str | None) -> dict[str, Any]:
+    return {"bootstrap_servers": bootstrap_servers} if bootstrap_servers else {}

@@ -1,0 +1,199 @@
+"""The settings tree: environment variables (and an optional ``.env``), loaded once by the CLI.
+
+Each section is its own ``BaseSettings`` with the prefix users type (``KAFKA_``, ``TOPIC_``,
+``BATCH_``, ...); ``Settings`` groups them. Nothing imports a global instance: ``load_settings()`` is
+called once at start-up and the frozen result is passed down.
+"""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from service.errors import ConfigError
+
+CommaList = Annotated[tuple[str, ...], NoDecode]
+
+
+def _split_commas(value: Any) -> Any:
+    if isinstance(value, str):
+        return tuple(item.strip() for item in value.split(",") if item.strip())
+    return value
+
+
+class _Section(BaseSettings):
+    model_config = SettingsConfigDict(frozen=True, extra="ignore", env_file=".env", env_file_encoding="utf-8")
+
+
+class KafkaSettings(_Section):
+    model_config = SettingsConfigDict(env_prefix="KAFKA_")
+
+    bootstrap_servers: str = Field("127.0.0.1:9092", description="Comma-separated host:port list.")
+    group_id: str = Field("claude-kafka", description="Consumer group shared by all replicas.")
+    client_id: str = Field("claude-kafka", description="Client id reported to the broker.")
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
+    sasl_username: str | None = None
+    sasl_password: SecretStr | None = None
+    ssl_cafile: Path | None = Field(None, description="CA bundle to verify the brokers.")
+    ssl_certfile: Path | None = Field(None, description="Client certificate (mutual TLS).")
+    ssl_keyfile: Path | None = Field(None, description="Client private key (mutual TLS).")
+    ssl_password: SecretStr | None = Field(None, description="Password of the client private key.")
+    enable_idempotence: bool = Field(
+        True, description="Idempotent producer. Off for the embedded broker, which does not support it."
+    )
+    session_timeout_ms: int = Field(30_000, ge=1_000)
+    heartbeat_interval_ms: int = Field(3_000, ge=100)
+    max_poll_interval_ms: int = Field(300_000, ge=1_000)
+    linger_ms: int = Field(2, ge=0, description="Producer batching delay; small keeps delta latency low.")
+    compression_type: Literal["gzip", "snappy", "lz4", "zstd"] | None = None
+
+    @model_validator(mode="after")
+    def _sasl_needs_credentials(self) -> KafkaSettings:
+        if self.security_protocol.startswith("SASL"):
+            if self.sasl_mechanism is None:
+                raise ValueError("KAFKA_SASL_MECHANISM is required with a SASL security protocol")
+            if not self.sasl_username or self.sasl_password is None:
+                raise ValueError("KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD are required with SASL")
+        return self
+
+
+class TopicSettings(_Section):
+    model_config = SettingsConfigDict(env_prefix="TOPIC_")
+
+    prompts: str = Field("claude.prompts", description="Prompt events in.")
+    deltas: str = Field("claude.deltas", description="Delta events out, key = custom_id.")
+    completions: str = Field("claude.completions", description="Completion events out.")
+    errors: str = Field("claude.errors", description="Error events out; the dead-letter topic.")
+    batches: str = Field("claude.batches", description="Compacted batch hand-off records.")
+    partitions: int = Field(6, ge=1, description="Partitions for `claude-kafka topics create`.")
+    replication_factor: int = Field(1, ge=1, description="Replication for `claude-kafka topics create`.")
+
+    def outputs(self) -> tuple[str, ...]:
+        return (self.deltas, self.completions, self.errors)
+
+
+class AnthropicSettings(_Section):
+    model_config = SettingsConfigDict(env_prefix="ANTHROPIC_")
+
+    api_key: SecretStr | None = Field(None, description="The SDK's own variable. Required outside dev.")
+    base_url: str | None = Field(None, description="The SDK's own variable; points at the emulator in dev.")
+    max_retries: int = Field(2, ge=0, description="SDK retries before the first event (honours retry-after).")
+    timeout_seconds: float = Field(600.0, gt=0, description="Longest silence between stream chunks.")
+    connect_timeout_seconds: float = Field(5.0, gt=0)
+
+
+class PipelineSettings(_Section):
+    max_in_flight: int = Field(256, ge=1, le=100_000, description="Prompts in flight per process.")
+    max_prompt_bytes: int = Field(1_048_576, ge=256, description="Larger prompt records are rejected.")
+    allowed_models: CommaList = Field((), description="Comma-separated model allow-list; empty = any.")
+    max_tokens_cap: int | None = Field(None, ge=1, description="Reject prompts asking for more.")
+    max_attempts: int = Field(3, ge=1, le=20, description="Attempts per prompt for broken streams.")
+    retry_backoff_seconds: float = Field(0.5, ge=0, description="First backoff between attempts.")
+    retry_backoff_max_seconds: float = Field(30.0, ge=0)
+    delta_coalesce_ms: float = Field(0.0, ge=0, description="Merge adjacent deltas of a block; 0 = off.")
+    rebalance_grace_seconds: float = Field(10.0, ge=0)
+    shutdown_grace_seconds: float = Field(25.0, ge=0)
+    rate_limit_rpm: int = Field(0, ge=0, description="Client-side requests/minute; 0 = off.")
+    rate_limit_tpm: int = Field(0, ge=0, description="Client-side tokens/minute; 0 = off.")
+    service_instance: str = Field(default_factory=socket.gethostname, description="ce_source suffix.")
+
+    _split = field_validator("allowed_models", mode="before")(_split_commas)
+
+
+class BatchSettings(_Section):
+    model_config = SettingsConfigDict(env_prefix="BATCH_")
+
+    max_requests: int = Field(100_000, ge=1, le=100_000, description="Requests per API batch.")
+    max_bytes: int = Field(256_000_000, ge=1_024, le=256_000_000, description="Request body per batch.")
+    max_wait_seconds: float = Field(60.0, gt=0, description="Oldest waiting prompt forces a submit.")
+    poll_seconds: float = Field(30.0, gt=0, description="First poll interval; backs off from there.")
+
+
+class ObservabilitySettings(_Section):
+    metrics_port: int = Field(9464, ge=0, le=65_535, description="/metrics, /healthz, /readyz; 0 = off.")
+    metrics_host: str = Field("0.0.0.0", description="Address the metrics listener binds.")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_format: Literal["auto", "json", "console"] = Field("auto", description="auto = console on a TTY.")
+
+
+class Settings(BaseModel):
+    """The whole configuration, frozen."""
+
+    model_config = {"frozen": True}
+
+    kafka: KafkaSettings
+    topics: TopicSettings
+    anthropic: AnthropicSettings
+    pipeline: PipelineSettings
+    batch: BatchSettings
+    observability: ObservabilitySettings
+
+
+SECTIONS: dict[str, type[_Section]] = {
+    "kafka": KafkaSettings,
+    "topics": TopicSettings,
+    "anthropic": AnthropicSettings,
+    "pipeline": PipelineSettings,
+    "batch": BatchSettings,
+    "observability": ObservabilitySettings,
+}
+
+
+def env_name(section: type[_Section], field: str) -> str:
+    return f"{section.model_config.get('env_prefix', '')}{field}".upper()
+
+
+def load_settings(env_file: Path | str | None = ".env", **overrides: dict[str, Any]) -> Settings:
+    """Read every section; collect every problem and raise one ``ConfigError`` listing them all.
+
+    ``overrides`` maps a section name to field values (used by the CLI and tests), e.g.
+    ``load_settings(kafka={"bootstrap_servers": "127.0.0.1:19092"})``.
+    """
+    values: dict[str, Any] = {}
+    problems: list[str] = []
+    for name, section in SECTIONS.items():
+        try:
+            values[name] = section(_env_file=env_file, **overrides.get(name, {}))
+        except ValidationError as exc:
+            problems.extend(_describe(section, exc))
+    if problems:
+        raise ConfigError(f"{len(problems)} invalid setting(s)", problems=problems)
+    return Settings(**values)
+
+
+def _describe(section: type[_Section], exc: ValidationError) -> list[str]:
+    lines = []
+    for error in exc.errors(include_url=False):
+        loc = [str(part) for part in error["loc"]]
+        name = env_name(section, loc[0]) if loc else section.__name__
+        message = error["msg"].removeprefix("Value error, ")
+        shown = "" if "password" in name.lower() or "key" in name.lower() else f" (got {error['input']!r})"
+        if not loc:
+            lines.append(message)
+        else:
+            lines.append(f"{name}: {message}{shown if not isinstance(error['input'], dict) else ''}")
+    return lines
+
+
+def masked(settings: Settings) -> dict[str, dict[str, Any]]:
+    """Effective settings by environment name, secrets shown as ``**********``."""
+    out: dict[str, dict[str, Any]] = {}
+    for name, section in SECTIONS.items():
+        current = getattr(settings, name)
+        rows: dict[str, Any] = {}
+        for field in section.model_fields:
+            value = getattr(current, field)
+            if isinstance(value, SecretStr):
+                value = "**********"
+            elif isinstance(value, Path):
+                value = str(value)
+            elif isinstance(value, tuple):
+                value = ",".join(value)
+            rows[env_name(section, field)] = value
+        out[name] = rows
+    return out

@@ -1,0 +1,79 @@
+"""Test-side Kafka helpers: real aiokafka clients against the test broker, waits on conditions."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+from service.kafka.config import common_kwargs, producer_kwargs
+from service.settings import Settings
+
+
+@dataclass(frozen=True)
+class Record:
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    headers: dict[str, bytes]
+
+    def json(self) -> Any:
+        assert self.value is not None
+        return json.loads(self.value)
+
+
+async def produce(
+    settings: Settings, topic: str, items: Iterable[tuple[bytes | None, bytes]], **kw: Any
+) -> None:
+    """Send (key, value) pairs and wait until the broker acknowledged all of them."""
+    producer = AIOKafkaProducer(**producer_kwargs(settings.kafka))
+    await producer.start()
+    try:
+        futures = [await producer.send(topic, value, key=key, **kw) for key, value in items]
+        await asyncio.gather(*futures)
+    finally:
+        await producer.stop()
+
+
+class Collector:
+    """Reads topics from the beginning without a group and keeps every record, for assertions."""
+
+    def __init__(self, settings: Settings, topics: Iterable[str]) -> None:
+        self._consumer = AIOKafkaConsumer(
+            *topics, **common_kwargs(settings.kafka), group_id=None, auto_offset_reset="earliest"
+        )
+        self.records: list[Record] = []
+
+    async def __aenter__(self) -> Collector:
+        await self._consumer.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self._consumer.stop()
+
+    async def poll(self) -> None:
+        batches = await self._consumer.getmany(timeout_ms=200, max_records=5000)
+        for messages in batches.values():
+            for m in messages:
+                self.records.append(
+                    Record(m.topic, m.partition, m.offset, m.key, m.value, dict(m.headers or ()))
+                )
+
+    async def until(self, condition: Callable[[list[Record]], bool], within: float = 30.0) -> list[Record]:
+        """Poll until ``condition(records)`` holds; fail with a count if it does not within ``timeout``."""
+        deadline = time.monotonic() + within
+        while not condition(self.records):
+            if time.monotonic() > deadline:
+                raise AssertionError(f"condition not met within {within}s; {len(self.records)} records seen")
+            await self.poll()
+        return self.records
+
+    def on(self, topic: str) -> list[Record]:
+        return [r for r in self.records if r.topic == topic]

@@ -1,0 +1,100 @@
+"""Settings: environment names, one readable line per bad value, secrets never printed."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from service.errors import ConfigError
+from service.settings import load_settings
+
+SECRET_KEY = "sk-ant-api03-RECOGNISABLE-settings-secret-0123456789"
+SECRET_PASSWORD = "sasl-RECOGNISABLE-password-42"
+
+
+def test_environment_names_users_type_reach_the_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    """KAFKA_*, TOPIC_*, MAX_IN_FLIGHT and the SDK's own ANTHROPIC_* names are read."""
+    monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", "broker-1:9092,broker-2:9092")
+    monkeypatch.setenv("TOPIC_PROMPTS", "in.prompts")
+    monkeypatch.setenv("MAX_IN_FLIGHT", "500")
+    monkeypatch.setenv("ALLOWED_MODELS", "claude-sonnet-4-5, claude-haiku-4-5")
+    monkeypatch.setenv("ANTHROPIC_BASE_URL", "http://127.0.0.1:4010")
+    settings = load_settings(env_file=None)
+    assert settings.kafka.bootstrap_servers == "broker-1:9092,broker-2:9092"
+    assert settings.topics.prompts == "in.prompts"
+    assert settings.pipeline.max_in_flight == 500
+    assert settings.pipeline.allowed_models == ("claude-sonnet-4-5", "claude-haiku-4-5")
+    assert settings.anthropic.base_url == "http://127.0.0.1:4010"
+
+
+def test_every_bad_setting_is_reported_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two bad values give two lines, each naming the variable a user would set."""
+    monkeypatch.setenv("MAX_IN_FLIGHT", "lots")
+    monkeypatch.setenv("BATCH_MAX_REQUESTS", "200000")
+    with pytest.raises(ConfigError) as info:
+        load_settings(env_file=None)
+    assert info.value.problems == [
+        "MAX_IN_FLIGHT: Input should be a valid integer, unable to parse string as an integer (got 'lots')",
+        "BATCH_MAX_REQUESTS: Input should be less than or equal to 100000 (got '200000')",
+    ]
+
+
+def test_sasl_without_credentials_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A SASL protocol without mechanism, user and password stops start-up with a hint."""
+    monkeypatch.setenv("KAFKA_SECURITY_PROTOCOL", "SASL_SSL")
+    with pytest.raises(ConfigError) as info:
+        load_settings(env_file=None)
+    assert info.value.problems == ["KAFKA_SASL_MECHANISM is required with a SASL security protocol"]
+
+
+def test_secrets_are_masked_in_repr(monkeypatch: pytest.MonkeyPatch) -> None:
+    """repr() of the loaded settings never contains the API key or the SASL password."""
+    monkeypatch.setenv("ANTHROPIC_API_KEY", SECRET_KEY)
+    monkeypatch.setenv("KAFKA_SECURITY_PROTOCOL", "SASL_PLAINTEXT")
+    monkeypatch.setenv("KAFKA_SASL_MECHANISM", "PLAIN")
+    monkeypatch.setenv("KAFKA_SASL_USERNAME", "svc")
+    monkeypatch.setenv("KAFKA_SASL_PASSWORD", SECRET_PASSWORD)
+    text = repr(load_settings(env_file=None)) + str(load_settings(env_file=None))
+    assert SECRET_KEY not in text and SECRET_PASSWORD not in text
+
+
+def _cli(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "service", *args],
+        check=False,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_config_command_masks_secrets(monkeypatch: pytest.MonkeyPatch, tmp_path: object) -> None:
+    """`claude-kafka config` shows every setting but neither the API key nor the SASL password."""
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "ANTHROPIC_API_KEY": SECRET_KEY,
+        "KAFKA_SECURITY_PROTOCOL": "SASL_PLAINTEXT",
+        "KAFKA_SASL_MECHANISM": "SCRAM-SHA-512",
+        "KAFKA_SASL_USERNAME": "svc",
+        "KAFKA_SASL_PASSWORD": SECRET_PASSWORD,
+    }
+    for args in (["config"], ["config", "--json"]):
+        result = _cli(args, env)
+        assert result.returncode == 0, result.stderr
+        assert "ANTHROPIC_API_KEY" in result.stdout and "KAFKA_SASL_PASSWORD" in result.stdout
+        assert SECRET_KEY not in result.stdout + result.stderr
+        assert SECRET_PASSWORD not in result.stdout + result.stderr
+
+
+def test_config_command_stops_with_one_line_per_problem() -> None:
+    """A bad setting exits 2 with a single readable line on stderr and no traceback."""
+    result = _cli(
+        ["config"], {"PATH": "/usr/bin:/bin", "MAX_IN_FLIGHT": "-3", "ANTHROPIC_API_KEY": SECRET_KEY}
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "claude-kafka: invalid setting: MAX_IN_FLIGHT: Input should be greater than or equal to 1 (got '-3')"
+    ]
