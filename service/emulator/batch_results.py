@@ -47,7 +47,7 @@ def result_object(
         error_type = entry.error_type or "api_error"
         envelope = api_error_body(
             error_type,
-            ERROR_MESSAGES.get(error_type, error_type),
+            entry.error_message or ERROR_MESSAGES.get(error_type, error_type),
             request_id(batch_id, entry.custom_id),
         )
         result = {"type": "errored", "error": envelope}

@@ -73,6 +73,7 @@ class PlannedRequest:
     params: bytes
     plan: Plan = Plan.SUCCEED
     error_type: str = "invalid_request_error"
+    error_message: str | None = None  # None: a generic message for ``error_type``
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,7 +135,8 @@ class ResultEntry:
     custom_id: str
     type: ResultType
     params: bytes | None  # only for ``succeeded``: the message is generated from it lazily
-    error_type: str | None  # only for ``errored``
+    error_type: str | None = None  # only for ``errored``
+    error_message: str | None = None  # only for ``errored``, when the request carried a specific one
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,7 +162,7 @@ class _Batch:
     custom_ids: list[str]
     params: list[bytes]
     plans: bytes
-    error_types: dict[int, str]  # sparse: only non-default error types of ``ERROR`` requests
+    errors: dict[int, tuple[str, str | None]]  # sparse: ``ERROR`` requests with a non-default error
     duration_s: float
     cancel_at_s: float | None = None  # emulated offset from ``created_at``
     counts: RequestCounts | None = field(default=None)  # cached once the batch has ended
@@ -188,13 +190,14 @@ class BatchStore:
         custom_ids: list[str] = []
         params: list[bytes] = []
         plans = bytearray()
-        error_types: dict[int, str] = {}
+        errors: dict[int, tuple[str, str | None]] = {}
         for index, request in enumerate(requests):
             custom_ids.append(request.custom_id)
             params.append(request.params)
             plans.append(request.plan)
-            if request.plan is Plan.ERROR and request.error_type != "invalid_request_error":
-                error_types[index] = request.error_type
+            default = request.error_type == "invalid_request_error" and request.error_message is None
+            if request.plan is Plan.ERROR and not default:
+                errors[index] = (request.error_type, request.error_message)
         if not custom_ids:
             raise invalid_request("requests: List should have at least 1 item after validation, not 0")
         batch = _Batch(
@@ -203,7 +206,7 @@ class BatchStore:
             custom_ids=custom_ids,
             params=params,
             plans=bytes(plans),
-            error_types=error_types,
+            errors=errors,
             duration_s=self.timing.duration_s(len(custom_ids)),
         )
         self._batches[batch.id] = batch
@@ -303,14 +306,13 @@ class BatchStore:
         end_s = self._end_s(batch)
         for index, custom_id in enumerate(batch.custom_ids):
             kind = self._result_type(batch, index, end_s)
-            error_type = batch.error_types.get(index, "invalid_request_error")
-            yield ResultEntry(
-                index=index,
-                custom_id=custom_id,
-                type=kind,
-                params=batch.params[index] if kind == "succeeded" else None,
-                error_type=error_type if kind == "errored" else None,
-            )
+            if kind == "errored":
+                error_type, message = batch.errors.get(index, ("invalid_request_error", None))
+                yield ResultEntry(index, custom_id, kind, None, error_type, message)
+            else:
+                yield ResultEntry(
+                    index, custom_id, kind, batch.params[index] if kind == "succeeded" else None
+                )
 
     def _counts(self, batch: _Batch) -> RequestCounts:
         if batch.counts is None:
