@@ -13,7 +13,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from service.emulator.batch_store import Plan, PlannedRequest, plan_request
+from service.emulator.batch_plan import DirectiveError, plan_request
+from service.emulator.batch_store import Plan, PlannedRequest
 from service.emulator.errors import ApiError, invalid_request
 
 #: Not documented by Anthropic; a conservative rule (see the wire reference, section 4.5).
@@ -67,18 +68,22 @@ def parse_create_body(
                 f"requests.{first_seen[custom_id]}; custom_id must be unique within a batch"
             )
         first_seen[custom_id] = index
-        plan, error_type = plan_request(
-            custom_id,
-            _user_id(params),
-            seed=limits.seed,
-            errored_rate=limits.errored_rate,
-            expired_rate=limits.expired_rate,
-        )
         compact = json.dumps(params, separators=(",", ":"), ensure_ascii=False).encode()
         if deferred is not None:
             planned.append(PlannedRequest(custom_id, compact, Plan.ERROR, deferred.type, deferred.message))
-        else:
-            planned.append(PlannedRequest(custom_id, compact, plan, error_type))
+            continue
+        try:
+            request = plan_request(
+                custom_id,
+                compact,
+                _user_id(params),
+                seed=limits.seed,
+                errored_rate=limits.errored_rate,
+                expired_rate=limits.expired_rate,
+            )
+        except DirectiveError as exc:
+            raise invalid_request(f"requests.{index}.params.metadata.user_id: {exc}") from None
+        planned.append(request)
     return planned
 
 

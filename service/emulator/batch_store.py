@@ -24,9 +24,7 @@ with ``time_scale=0.001`` a five-minute batch ends 0.3 s after creation in real 
 from __future__ import annotations
 
 import enum
-import hashlib
 import random
-import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -193,7 +191,8 @@ class BatchStore:
         errors: dict[int, tuple[str, str | None]] = {}
         for index, request in enumerate(requests):
             custom_ids.append(request.custom_id)
-            params.append(request.params)
+            # Only a request that may succeed needs its params: the others never generate a message.
+            params.append(request.params if request.plan is Plan.SUCCEED else b"")
             plans.append(request.plan)
             default = request.error_type == "invalid_request_error" and request.error_message is None
             if request.plan is Plan.ERROR and not default:
@@ -348,52 +347,6 @@ class BatchStore:
 
 
 _FINISHED: dict[int, ResultType] = {Plan.SUCCEED: "succeeded", Plan.ERROR: "errored", Plan.CANCEL: "canceled"}
-
-
-# -- request planning: directives and rates -----------------------------------------------------
-
-#: ``metadata.user_id`` directive, e.g. ``emu:batch=errored``, ``emu:batch=errored:api_error``.
-_DIRECTIVE = re.compile(r"(?:^|[;,\s])emu:batch=(succeeded|errored|canceled|expired)(?::([a-z_]+))?")
-
-
-def plan_request(
-    custom_id: str,
-    user_id: str | None,
-    *,
-    seed: int,
-    errored_rate: float = 0.0,
-    expired_rate: float = 0.0,
-) -> tuple[Plan, str]:
-    """Decide a request's fate: a ``emu:batch=...`` directive wins, else deterministic rate draws.
-
-    Draws hash ``(seed, custom_id)`` instead of using a shared RNG, so a request's fate does not
-    depend on what else was submitted before it.
-    """
-    if user_id:
-        match = _DIRECTIVE.search(user_id)
-        if match:
-            kind, error_type = match.group(1), match.group(2)
-            return _DIRECTIVE_PLANS[kind], error_type or "invalid_request_error"
-    if errored_rate > 0 or expired_rate > 0:
-        draw = _uniform(seed, custom_id)
-        if draw < errored_rate:
-            return Plan.ERROR, "api_error"
-        if draw < errored_rate + expired_rate:
-            return Plan.EXPIRE, "invalid_request_error"
-    return Plan.SUCCEED, "invalid_request_error"
-
-
-_DIRECTIVE_PLANS = {
-    "succeeded": Plan.SUCCEED,
-    "errored": Plan.ERROR,
-    "canceled": Plan.CANCEL,
-    "expired": Plan.EXPIRE,
-}
-
-
-def _uniform(seed: int, key: str) -> float:
-    digest = hashlib.blake2b(f"{seed}:{key}".encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "big") / 2**64
 
 
 def rfc3339(epoch_s: float) -> str:

@@ -63,6 +63,10 @@ def ok(custom_id: str = "a", **overrides: Any) -> dict[str, Any]:
         (body(ok(stream=True)), "requests.0.params.stream: Input should be False"),
         (body(ok("a"), ok("b", messages=[])), "requests.1.params.messages: at least one message is required"),
         (body({"custom_id": "a", "params": {"max_tokens": 1}}), "requests.0.params.model: Field required"),
+        (
+            body(ok(metadata={"user_id": "emu:batch=oops"})),
+            "requests.0.params.metadata.user_id: emulator batch directive: batch must be one of",
+        ),
     ],
 )
 def test_invalid_bodies_are_400_with_the_api_wording(raw, message):
@@ -88,6 +92,7 @@ def test_a_message_without_a_location_is_rooted_at_the_params():
         (ok("a", metadata={"user_id": "emu:batch=errored"}), Plan.ERROR, "invalid_request_error"),
         (ok("a", metadata={"user_id": "emu:batch=expired"}), Plan.EXPIRE, "invalid_request_error"),
         (ok("a", metadata={"user_id": "emu:batch=canceled"}), Plan.CANCEL, "invalid_request_error"),
+        (ok("a", metadata={"user_id": "emu:batch=errored;error=api_error"}), Plan.ERROR, "api_error"),
         (ok("a", model="claude-nope"), Plan.ERROR, "not_found_error"),
     ],
 )

@@ -16,7 +16,6 @@ from service.emulator.batch_store import (
     PlannedRequest,
     RequestCounts,
     new_batch_id,
-    plan_request,
     rfc3339,
 )
 from service.emulator.errors import ApiError
@@ -281,35 +280,6 @@ def test_list_with_an_unknown_cursor_is_a_bad_request():
     with pytest.raises(ApiError) as refused:
         store.list(after_id="msgbatch_gone")
     assert refused.value.status == 400
-
-
-@pytest.mark.parametrize(
-    ("user_id", "rates", "expected"),
-    [
-        (None, {}, (S, "invalid_request_error")),
-        ("emu:batch=errored", {}, (E, "invalid_request_error")),
-        ("emu:batch=errored:api_error", {}, (E, "api_error")),
-        ("emu:batch=expired", {}, (X, "invalid_request_error")),
-        ("emu:batch=canceled", {}, (C, "invalid_request_error")),
-        ("user-7;emu:batch=expired", {}, (X, "invalid_request_error")),
-        ("emu:batch=succeeded", {"errored_rate": 1.0}, (S, "invalid_request_error")),
-        ("xemu:batch=errored", {}, (S, "invalid_request_error")),
-        (None, {"errored_rate": 1.0}, (E, "api_error")),
-        (None, {"expired_rate": 1.0}, (X, "invalid_request_error")),
-    ],
-)
-def test_plan_request_directives_win_over_rates(user_id, rates, expected):
-    """emu:batch=... in metadata.user_id decides a request's fate; otherwise the rates do."""
-    assert plan_request("r1", user_id, seed=0, **rates) == expected
-
-
-def test_rate_draws_are_deterministic_per_seed_and_custom_id():
-    """The same seed and custom_id always draw the same fate, and the rate is roughly honoured."""
-    ids = [f"r{i}" for i in range(2000)]
-    first = [plan_request(c, None, seed=7, errored_rate=0.25)[0] for c in ids]
-    again = [plan_request(c, None, seed=7, errored_rate=0.25)[0] for c in ids]
-    assert first == again
-    assert 400 < first.count(E) < 600
 
 
 def test_ids_and_timestamps_have_the_api_shape():
