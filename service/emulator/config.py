@@ -6,18 +6,27 @@ from dataclasses import dataclass, field
 
 MB = 1024 * 1024
 
-#: Model ids accepted by default. Both dated snapshots and aliases are listed because callers use both.
+#: Model ids accepted by default: the ids the installed SDK's ``Model`` type names, plus older ids
+#: still in common use. Dated snapshots and aliases are both listed because callers use both.
 DEFAULT_MODELS: tuple[str, ...] = (
+    "claude-opus-5",
+    "claude-sonnet-5",
+    "claude-opus-4-8",
+    "claude-opus-4-7",
+    "claude-opus-4-6",
+    "claude-sonnet-4-6",
+    "claude-opus-4-5",
+    "claude-opus-4-5-20251101",
+    "claude-haiku-4-5",
+    "claude-haiku-4-5-20251001",
+    "claude-sonnet-4-5",
+    "claude-sonnet-4-5-20250929",
     "claude-opus-4-1",
     "claude-opus-4-1-20250805",
     "claude-opus-4-0",
     "claude-opus-4-20250514",
-    "claude-sonnet-4-5",
-    "claude-sonnet-4-5-20250929",
     "claude-sonnet-4-0",
     "claude-sonnet-4-20250514",
-    "claude-haiku-4-5",
-    "claude-haiku-4-5-20251001",
     "claude-3-7-sonnet-latest",
     "claude-3-7-sonnet-20250219",
     "claude-3-5-haiku-latest",
@@ -78,6 +87,10 @@ class EmulatorConfig:
     batch_time_scale: float = 1.0
     batch_max_requests: int = 100_000
     batch_max_bytes: int = 256 * MB
+    # Share of batch requests (0..1) that end ``errored`` / ``expired``, drawn per custom_id from
+    # ``seed``; ``emu:batch=...`` directives in ``metadata.user_id`` take precedence (batch_store.py).
+    batch_errored_rate: float = 0.0
+    batch_expired_rate: float = 0.0
     faults: FaultRates = field(default_factory=FaultRates)
     slow_first_token_ms: float = 2000.0  # extra first-token delay of the rate-based slow fault
     rate_limit_retry_after_s: float = 1.0  # ``retry-after`` of rate-based 429s

@@ -36,6 +36,7 @@ class EmulatorStats:
         self._lock = threading.Lock()
         self._requests: Counter[tuple[str, str, int]] = Counter()
         self._faults: Counter[str] = Counter()
+        self._batches: Counter[str] = Counter()  # batch events, see ``count_batch``
         self._log: deque[RequestLogEntry] = deque(maxlen=log_size)
 
     # -- writers (emulator side) ---------------------------------------------------------------
@@ -48,10 +49,17 @@ class EmulatorStats:
         with self._lock:
             self._faults[kind] += 1
 
+    def count_batch(self, kind: str, n: int = 1) -> None:
+        """Batch events: ``created``, ``requests_submitted``, ``rejected``, ``canceled``, ``deleted``,
+        ``results_downloads``, ``result_lines`` (see ``batches.py``)."""
+        with self._lock:
+            self._batches[kind] += n
+
     def reset(self) -> None:
         with self._lock:
             self._requests.clear()
             self._faults.clear()
+            self._batches.clear()
             self._log.clear()
 
     # -- readers (test side) -------------------------------------------------------------------
@@ -64,6 +72,11 @@ class EmulatorStats:
     def faults(self) -> Counter[str]:
         with self._lock:
             return Counter(self._faults)
+
+    @property
+    def batches(self) -> Counter[str]:
+        with self._lock:
+            return Counter(self._batches)
 
     @property
     def log(self) -> list[RequestLogEntry]:
