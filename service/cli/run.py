@@ -1,0 +1,37 @@
+"""``claude-kafka run``: the service."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from service.cli import main
+from service.cli.common import bootstrap_option, env_file_option, kafka_overrides, settings_or_exit
+
+
+@main.command()
+@bootstrap_option
+@env_file_option
+def run(bootstrap_servers: str | None, env_file: Path) -> None:
+    """Consume prompts, stream Claude, publish deltas, completions and errors.
+
+    Configured by environment variables (see `claude-kafka config`). SIGTERM or Ctrl-C drains:
+    in-flight prompts finish within SHUTDOWN_GRACE_SECONDS, then offsets are committed; a second
+    signal exits at once.
+
+    \b
+    Example:
+      KAFKA_BOOTSTRAP_SERVERS=kafka:9092 ANTHROPIC_API_KEY=... claude-kafka run
+    """
+    from service import logs
+    from service.runner import Runner
+
+    settings = settings_or_exit(env_file, kafka=kafka_overrides(bootstrap_servers))
+    logs.configure(settings.observability.log_level, settings.observability.log_format)
+
+    async def serve() -> None:
+        runner = Runner(settings)
+        runner.install_signal_handlers()
+        await runner.serve()
+
+    asyncio.run(serve())

@@ -1,0 +1,150 @@
+"""Every Prometheus collector of the service, on an injected registry, used through intent-named methods.
+
+Names and label sets are a public API (dashboards and alerts depend on them): ``tests/unit/test_metrics``
+pins them, and a change goes into the README's changelog. Labels stay bounded: never a custom_id.
+"""
+
+from __future__ import annotations
+
+import platform
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
+
+from service import __version__
+
+PREFIX = "claude_kafka"
+# OpenTelemetry GenAI semantic-convention buckets (gen_ai.client.operation.duration, time to first chunk).
+DURATION_BUCKETS = (0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92)
+PER_TOKEN_BUCKETS = (0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75, 1.0, 2.5)
+KAFKA_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+TOKEN_TYPES = ("input", "output", "cache_creation_input", "cache_read_input")
+
+
+class Metrics:
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry or CollectorRegistry()
+        r = self.registry
+
+        def counter(name: str, doc: str, labels: tuple[str, ...] = ()) -> Counter:
+            return Counter(f"{PREFIX}_{name}", doc, labels, registry=r)
+
+        def gauge(name: str, doc: str, labels: tuple[str, ...] = ()) -> Gauge:
+            return Gauge(f"{PREFIX}_{name}", doc, labels, registry=r)
+
+        def histogram(name: str, doc: str, labels: tuple[str, ...], buckets: tuple[float, ...]) -> Histogram:
+            return Histogram(f"{PREFIX}_{name}", doc, labels, registry=r, buckets=buckets)
+
+        self.build_info = Info(f"{PREFIX}_build", "Service and client library versions.", registry=r)
+        self.prompts_received = counter("prompts_received_total", "Prompt records consumed.", ("mode",))
+        self.prompts_finished = counter(
+            "prompts_finished_total", "Prompts with a published final event.", ("mode", "outcome")
+        )
+        self.api_requests = counter(
+            "api_requests_total", "Claude API attempts by model and outcome.", ("model", "outcome")
+        )
+        self.http_responses = counter(
+            "api_http_responses_total", "HTTP responses from the Claude API, SDK retries included.", ("code",)
+        )
+        self.attempts = counter("attempts_total", "Prompt attempts started.", ("mode",))
+        self.retries = counter("retries_total", "Attempts repeated, by the reason.", ("reason",))
+        self.tokens = counter("tokens_total", "Tokens used, by type.", ("model", "mode", "type"))
+        self.cost = counter("cost_usd_total", "Estimated spend in US dollars.", ("model", "mode"))
+        self.queue_wait = histogram(
+            "queue_wait_seconds", "Prompt record timestamp to API call.", ("mode",), DURATION_BUCKETS
+        )
+        self.ttft = histogram(
+            "time_to_first_token_seconds", "API call to first content delta.", ("model",), DURATION_BUCKETS
+        )
+        self.request_duration = histogram(
+            "request_duration_seconds", "API call to final event.", ("model", "mode"), DURATION_BUCKETS
+        )
+        self.time_per_output_token = histogram(
+            "time_per_output_token_seconds",
+            "Time per output token after the first.",
+            ("model",),
+            PER_TOKEN_BUCKETS,
+        )
+        self.produce_latency = histogram(
+            "kafka_produce_latency_seconds",
+            "Send to broker acknowledgement of final events.",
+            (),
+            KAFKA_BUCKETS,
+        )
+        self.commit_latency = histogram(
+            "kafka_commit_latency_seconds", "Offset commit calls.", (), KAFKA_BUCKETS
+        )
+        self.in_flight = gauge("in_flight_prompts", "Prompts being processed now.")
+        self.max_in_flight = gauge("max_in_flight_prompts", "The MAX_IN_FLIGHT limit.")
+        self.paused_partitions = gauge("paused_partitions", "Assigned partitions paused for back-pressure.")
+        self.rate_limit_waits = counter(
+            "rate_limit_waits_total", "Requests held by a rate limit.", ("reason",)
+        )
+        self.rate_limit_wait_seconds = counter("rate_limit_wait_seconds_total", "Time requests were held.")
+        self.sse_events = counter("sse_events_total", "SSE events received, by type.", ("type",))
+        self.deltas = counter("delta_events_total", "Delta events published.")
+        self.consumed = counter("messages_consumed_total", "Kafka records consumed.", ("topic",))
+        self.produced = counter("messages_produced_total", "Kafka records produced.", ("topic",))
+        self.lag = gauge(
+            "consumer_lag_records", "High watermark minus committed offset.", ("topic", "partition")
+        )
+        self.error_events = counter("error_events_total", "Error events published, by type.", ("type",))
+        self.assigned_partitions = gauge("assigned_partitions", "Partitions assigned to this instance.")
+        self.kafka_errors = counter(
+            "kafka_errors_total", "Kafka client errors, by operation.", ("operation",)
+        )
+        self.batches_open = gauge("batches_open", "Message batches submitted and not yet finished.")
+        self.batch_requests = gauge(
+            "batch_requests", "Requests in open batches by status (request_counts).", ("status",)
+        )
+        self.batch_oldest_age = gauge("batch_oldest_age_seconds", "Age of the oldest open batch.")
+        self.batch_turnaround = histogram(
+            "batch_turnaround_seconds",
+            "Batch submission to results.",
+            (),
+            (60, 300, 900, 1800, 3600, 7200, 14400, 28800, 86400),
+        )
+        self.batches_submitted = counter("batches_submitted_total", "Message batches created.")
+
+        self.build_info.info(_versions())
+        self._sse_children: dict[str, Any] = {}
+        self._delta_child = self.deltas
+        self._produced_children: dict[str, Any] = {}
+
+    # Hot path: label lookups are cached per value, so an event costs one dict hit and one add.
+    def sse_event(self, kind: str) -> None:
+        child = self._sse_children.get(kind)
+        if child is None:
+            child = self._sse_children[kind] = self.sse_events.labels(kind)
+        child.inc()
+
+    def produced_to(self, topic: str, count: int = 1) -> None:
+        child = self._produced_children.get(topic)
+        if child is None:
+            child = self._produced_children[topic] = self.produced.labels(topic)
+        child.inc(count)
+
+    def usage(self, model: str, mode: str, usage: dict[str, Any], cost: float | None) -> None:
+        for kind in TOKEN_TYPES:
+            count = usage.get(f"{kind}_tokens") or 0
+            if count:
+                self.tokens.labels(model, mode, kind).inc(count)
+        if cost:
+            self.cost.labels(model, mode).inc(cost)
+
+    def finished(self, mode: str, outcome: str, error_type: str | None = None) -> None:
+        self.prompts_finished.labels(mode, outcome).inc()
+        if error_type is not None:
+            self.error_events.labels(error_type).inc()
+
+
+def _versions() -> dict[str, str]:
+    import aiokafka
+    import anthropic
+
+    return {
+        "version": __version__,
+        "anthropic": anthropic.__version__,
+        "aiokafka": aiokafka.__version__,
+        "python": platform.python_version(),
+    }

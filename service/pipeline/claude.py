@@ -1,0 +1,148 @@
+"""The Claude adapter: the only pipeline module that imports the ``anthropic`` SDK.
+
+Requests go through ``AsyncAnthropic.messages.create(stream=True)``, so the SDK keeps doing what it does
+well: auth, connection pooling, and retries with ``retry-after`` before the first byte. The body is then
+read with the SDK's public ``AsyncStream.raw_events``: each event's JSON text is forwarded verbatim
+and parsed once with ``json.loads``, instead of the SDK building a pydantic model per event that we
+would only serialise again (``bench/`` measures both paths).
+
+What the SDK does not do is handled here (reference sections 3.7-3.9): an SSE ``error`` event, a body
+broken mid-way (raw ``httpx2`` errors), and a body that ends without ``message_stop`` all become
+``ClaudeRetryable``; HTTP errors are translated to ``ClaudeRetryable`` / ``ClaudeFatal``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncGenerator, Callable
+from typing import Any
+
+import anthropic
+import httpx2
+from anthropic import AsyncAnthropic, AsyncStream
+
+from service.errors import ClaudeError, ClaudeFatal, ClaudeRetryable
+from service.settings import AnthropicSettings
+
+RETRYABLE_STATUS = {408, 409, 429}
+RETRYABLE_TYPES = {"overloaded_error", "api_error", "rate_limit_error", "timeout_error"}
+REQUIRED = ("model", "max_tokens", "messages")
+
+ResponseObserver = Callable[[int, float | None], None]
+"""Called for every HTTP response of the API (SDK retries included): status, retry-after seconds."""
+
+Event = tuple[bytes, dict[str, Any]]
+
+
+def retry_after_seconds(headers: httpx2.Headers) -> float | None:
+    """The server's requested wait: ``retry-after-ms`` first, then ``retry-after`` (seconds)."""
+    for name, scale in (("retry-after-ms", 1000.0), ("retry-after", 1.0)):
+        value = headers.get(name)
+        if value:
+            try:
+                return float(value) / scale
+            except ValueError:
+                continue
+    return None
+
+
+def _error_fields(body: object, fallback: str) -> tuple[str | None, str]:
+    if isinstance(body, dict):
+        error = body.get("error", body)
+        if isinstance(error, dict):
+            return error.get("type"), str(error.get("message", fallback))
+    return None, fallback
+
+
+def translate_status_error(exc: anthropic.APIStatusError) -> ClaudeError:
+    status = exc.status_code
+    kind, message = _error_fields(exc.body, exc.message)
+    cls = ClaudeRetryable if status in RETRYABLE_STATUS or status >= 500 else ClaudeFatal
+    return cls(
+        message,
+        type=kind or f"http_{status}",
+        status=status,
+        request_id=exc.request_id,
+        retry_after=retry_after_seconds(exc.response.headers),
+    )
+
+
+def stream_error(data: str, request_id: str | None) -> ClaudeError:
+    """An SSE ``error`` event: the API's error envelope, sent after a 200."""
+    try:
+        body: object = json.loads(data)
+    except ValueError:
+        body = None
+    kind, message = _error_fields(body, data or "stream error")
+    kind = kind or "api_error"
+    cls = ClaudeRetryable if kind in RETRYABLE_TYPES else ClaudeFatal
+    return cls(message, type=kind, status=200, request_id=request_id)
+
+
+class Claude:
+    """One ``AsyncAnthropic`` client (one connection pool) shared by every prompt of the process."""
+
+    def __init__(self, settings: AnthropicSettings, observe: ResponseObserver | None = None) -> None:
+        self._observe = observe
+
+        async def on_response(response: httpx2.Response) -> None:
+            if self._observe is not None:
+                self._observe(response.status_code, retry_after_seconds(response.headers))
+
+        http_client = anthropic.DefaultAsyncHttpxClient(event_hooks={"response": [on_response]})
+        self._client = AsyncAnthropic(
+            api_key=settings.api_key.get_secret_value() if settings.api_key else None,
+            base_url=settings.base_url,
+            max_retries=settings.max_retries,
+            timeout=httpx2.Timeout(settings.timeout_seconds, connect=settings.connect_timeout_seconds),
+            http_client=http_client,
+        )
+
+    async def close(self) -> None:
+        await self._client.close()
+
+    async def stream(self, params: dict[str, Any]) -> AsyncGenerator[Event, None]:
+        """Yield ``(json_text, event)`` for every non-ping SSE event of one request.
+
+        Raises ``ClaudeRetryable`` or ``ClaudeFatal``; ends normally only after ``message_stop``.
+        """
+        extra = {k: v for k, v in params.items() if k not in REQUIRED}
+        try:
+            response: AsyncStream[Any] = await self._client.messages.create(
+                model=params["model"],
+                max_tokens=params["max_tokens"],
+                messages=params["messages"],
+                stream=True,
+                extra_body=extra,  # passes every other key (temperature, tools, ...) through as sent
+            )
+        except anthropic.APIStatusError as exc:
+            raise translate_status_error(exc) from None
+        except anthropic.APITimeoutError:
+            raise ClaudeRetryable("request timed out", type="api_timeout") from None
+        except anthropic.APIConnectionError as exc:
+            raise ClaudeRetryable(
+                f"connection failed: {exc.__cause__ or exc}", type="api_connection_error"
+            ) from None
+        request_id = response.response.headers.get("request-id")
+        stopped = False
+        try:
+            async for sse in AsyncStream.raw_events(response.response):
+                name = sse.event
+                if name == "ping" or name is None or not sse.data:
+                    continue
+                if name == "error":
+                    raise stream_error(sse.data, request_id)
+                event = json.loads(sse.data)
+                if name == "message_stop":
+                    stopped = True
+                yield sse.data.encode(), event
+        except httpx2.TimeoutException:
+            raise ClaudeRetryable("stream stalled past the read timeout", type="stream_timeout") from None
+        except httpx2.HTTPError as exc:
+            raise ClaudeRetryable(f"stream broken: {exc}", type="stream_interrupted") from None
+        except json.JSONDecodeError as exc:
+            raise ClaudeRetryable(f"malformed stream event: {exc}", type="stream_malformed") from None
+        finally:
+            await response.close()
+        if not stopped:
+            raise ClaudeRetryable("stream ended before message_stop", type="stream_incomplete")

@@ -1,0 +1,80 @@
+"""Build final output events (completion, error) and their Kafka headers. Pure."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from schemas import CompletionEvent, ErrorDetail, ErrorEvent, Mode, PromptEvent, SourceRecord, Timings
+from service.cloudevents import Headers, event_type, headers
+from service.pipeline.intake import original_text
+
+COMPLETION_TYPE = event_type("completion")
+ERROR_TYPE = event_type("error")
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    """A consumed prompt record and the group generation it was taken under."""
+
+    prompt: PromptEvent
+    source: SourceRecord
+    generation: int
+    timestamp_ms: int
+    traceparent: bytes | None
+    raw: bytes  # kept so an ErrorEvent can carry the original for replay
+
+
+def completion(
+    job: Job, attempt: int, message: dict[str, Any], timings: Timings, cost: float | None
+) -> CompletionEvent:
+    return CompletionEvent(
+        custom_id=job.prompt.custom_id,
+        generation=job.generation,
+        attempt=attempt,
+        mode=job.prompt.mode,
+        message=message,
+        timings=timings,
+        cost_usd=cost,
+        attributes=job.prompt.attributes,
+    )
+
+
+def error(
+    *,
+    error: ErrorDetail,
+    source: SourceRecord,
+    generation: int,
+    attempt: int,
+    retryable: bool,
+    prompt: PromptEvent | None,
+    raw: bytes | None,
+) -> ErrorEvent:
+    """An ErrorEvent; ``raw`` is the record value, carried so the prompt can be replayed."""
+    original, encoding = original_text(raw)
+    return ErrorEvent(
+        custom_id=prompt.custom_id if prompt else None,
+        generation=generation,
+        attempt=attempt,
+        mode=prompt.mode if prompt else None,
+        error=error,
+        retryable=retryable,
+        source=source,
+        original=original,
+        original_encoding=encoding,
+        attributes=prompt.attributes if prompt else {},
+        occurred_at=datetime.now(UTC),
+    )
+
+
+def final_headers(
+    kind: bytes, source: bytes, custom_id: str | None, generation: int, attempt: int, where: SourceRecord,
+    traceparent: bytes | None,
+) -> Headers:  # fmt: skip
+    subject = custom_id or f"{where.topic}/{where.partition}/{where.offset}"
+    return headers(kind, source, f"{subject}:{generation}:{attempt}:final", custom_id, traceparent)
+
+
+def mode_of(prompt: PromptEvent | None) -> str:
+    return prompt.mode.value if prompt else Mode.STREAM.value

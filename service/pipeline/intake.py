@@ -1,0 +1,103 @@
+"""Decide what a consumed record is: a prompt to run, or a rejection with its reason. Pure.
+
+Every rule here produces an ErrorEvent and no API call: bytes that are not UTF-8 or not JSON, a schema
+violation, an oversize record, a model outside the allow-list, ``max_tokens`` above the cap, a passed
+deadline.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from dataclasses import dataclass
+from datetime import datetime
+
+from pydantic import ValidationError
+
+from schemas import ErrorDetail, PromptEvent
+from service.settings import PipelineSettings
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    error: ErrorDetail
+    prompt: PromptEvent | None = None  # set when the record parsed but broke a rule
+
+    @property
+    def custom_id(self) -> str | None:
+        return self.prompt.custom_id if self.prompt else None
+
+
+def describe_validation(exc: ValidationError) -> str:
+    """One line a user can act on: ``params.max_tokens: Input should be a valid integer; ...``."""
+    parts = []
+    for error in exc.errors(include_url=False, include_input=False):
+        where = ".".join(str(p) for p in error["loc"]) or "prompt"
+        parts.append(f"{where}: {error['msg']}")
+    return "; ".join(parts)
+
+
+def original_text(value: bytes | None) -> tuple[str | None, str]:
+    """The raw record value for replay: (text, "utf-8") or (base64, "base64")."""
+    if value is None:
+        return None, "utf-8"
+    try:
+        return value.decode("utf-8"), "utf-8"
+    except UnicodeDecodeError:
+        return base64.b64encode(value).decode("ascii"), "base64"
+
+
+def decode_prompt(value: bytes | None, rules: PipelineSettings, now: datetime) -> PromptEvent | Rejection:
+    if value is None:
+        return Rejection(ErrorDetail(type="invalid_prompt", message="record has no value (tombstone)"))
+    if len(value) > rules.max_prompt_bytes:
+        return Rejection(
+            ErrorDetail(
+                type="prompt_too_large",
+                message=f"record is {len(value)} bytes; MAX_PROMPT_BYTES is {rules.max_prompt_bytes}",
+            )
+        )
+    try:
+        text = value.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return Rejection(ErrorDetail(type="invalid_encoding", message=f"record is not UTF-8: {exc.reason}"))
+    try:
+        document = json.loads(text)
+    except (json.JSONDecodeError, RecursionError) as exc:
+        return Rejection(ErrorDetail(type="invalid_json", message=f"record is not JSON: {exc}"))
+    try:
+        prompt = PromptEvent.model_validate(document)
+    except ValidationError as exc:
+        return Rejection(ErrorDetail(type="invalid_prompt", message=describe_validation(exc)))
+    except RecursionError:
+        return Rejection(ErrorDetail(type="invalid_prompt", message="record is nested too deeply"))
+    return check_rules(prompt, rules, now)
+
+
+def check_rules(prompt: PromptEvent, rules: PipelineSettings, now: datetime) -> PromptEvent | Rejection:
+    params = prompt.params
+    if rules.allowed_models and params.model not in rules.allowed_models:
+        allowed = ", ".join(rules.allowed_models)
+        return Rejection(
+            ErrorDetail(
+                type="model_not_allowed",
+                message=f"model {params.model!r} is not in ALLOWED_MODELS ({allowed})",
+            ),
+            prompt,
+        )
+    if rules.max_tokens_cap is not None and params.max_tokens > rules.max_tokens_cap:
+        return Rejection(
+            ErrorDetail(
+                type="max_tokens_exceeded",
+                message=f"max_tokens {params.max_tokens} is above MAX_TOKENS_CAP {rules.max_tokens_cap}",
+            ),
+            prompt,
+        )
+    if prompt.deadline is not None and prompt.deadline <= now:
+        return Rejection(
+            ErrorDetail(
+                type="expired", message=f"deadline {prompt.deadline.isoformat()} passed before start"
+            ),
+            prompt,
+        )
+    return prompt

@@ -1,0 +1,62 @@
+"""The Kafka output adapter: one aiokafka producer for deltas, completions and errors."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError as AIOKafkaError
+
+from service.cloudevents import Headers
+from service.errors import KafkaError
+from service.kafka.config import producer_kwargs
+from service.metrics import Metrics
+from service.settings import KafkaSettings
+
+
+class Outputs:
+    """``send`` enqueues and returns the broker-acknowledgement future; ``stop`` flushes first."""
+
+    def __init__(self, kafka: KafkaSettings, metrics: Metrics) -> None:
+        self._producer = AIOKafkaProducer(**producer_kwargs(kafka))
+        self._metrics = metrics
+        self.started = False
+
+    async def start(self) -> None:
+        await self._producer.start()
+        self.started = True
+
+    async def stop(self) -> None:
+        if self.started:
+            self.started = False
+            await self._producer.stop()  # flushes pending batches first
+
+    async def flush(self) -> None:
+        await self._producer.flush()
+
+    async def send(
+        self, topic: str, key: bytes | None, value: bytes, headers: Headers
+    ) -> asyncio.Future[object]:
+        try:
+            future: asyncio.Future[object] = await self._producer.send(topic, value, key=key, headers=headers)
+        except AIOKafkaError as exc:
+            self._metrics.kafka_errors.labels("produce").inc()
+            raise KafkaError(f"produce to {topic} failed: {exc!r}") from exc
+        self._metrics.produced_to(topic)
+        return future
+
+    async def acknowledged(
+        self, futures: list[asyncio.Future[object]], final: asyncio.Future[object]
+    ) -> None:
+        """Wait until the broker acknowledged every delta and the final event; time the final one."""
+        started = time.monotonic()
+        try:
+            await asyncio.gather(*futures, final)
+        except AIOKafkaError as exc:
+            self._metrics.kafka_errors.labels("produce").inc()
+            raise KafkaError(f"broker did not acknowledge outputs: {exc!r}") from exc
+        self._metrics.produce_latency.observe(time.monotonic() - started)
+
+    def connected(self) -> bool:
+        return self.started

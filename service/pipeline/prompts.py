@@ -1,0 +1,278 @@
+"""Run one prompt through its attempts until one final event is acknowledged by the broker.
+
+Per attempt: every SSE event (but ``ping``) becomes a DeltaEvent in order, then one CompletionEvent.
+A stream that breaks is requested again as a new attempt (responses are not resumable); a request the
+API refuses becomes an ErrorEvent at once; attempts exhausted becomes an ErrorEvent with
+``retryable: true``. ``run`` returns only when the final event and every delta are acknowledged,
+which is what lets the consumer commit the prompt's offset.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import random
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+from schemas import ErrorDetail, Timings
+from service.errors import ClaudeError, ClaudeFatal, KafkaError
+from service.metrics import Metrics
+from service.pipeline import events
+from service.pipeline.accumulate import MessageAccumulator
+from service.pipeline.backoff import attempt_delay
+from service.pipeline.claude import Claude
+from service.pipeline.coalesce import Coalescer
+from service.pipeline.deltas import DeltaEncoder
+from service.pipeline.outputs import Outputs
+from service.pipeline.pricing import PriceTable
+from service.pipeline.ratelimit import RateGate
+from service.settings import Settings
+
+log = logging.getLogger(__name__)
+
+KAFKA_RETRY_CAP_SECONDS = 30.0
+
+
+class PromptRunner:
+    def __init__(
+        self,
+        settings: Settings,
+        claude: Claude,
+        outputs: Outputs,
+        metrics: Metrics,
+        prices: PriceTable,
+        gate: RateGate,
+    ) -> None:
+        self._pipeline = settings.pipeline
+        self._topics = settings.topics
+        self._claude = claude
+        self._outputs = outputs
+        self._metrics = metrics
+        self._prices = prices
+        self._gate = gate
+        self._source = f"/claude-kafka/{settings.pipeline.service_instance}".encode()
+        self._rng = random.Random()
+
+    async def run(self, job: events.Job) -> None:
+        """Process ``job`` to exactly one acknowledged final event for its last attempt."""
+        attempt, claude_failures, kafka_failures = 1, 0, 0
+        while True:
+            try:
+                outcome = await self._attempt(job, attempt)
+                await self._publish_final(job, attempt, outcome)
+                return
+            except ClaudeFatal as exc:
+                await self._publish_error(
+                    job, attempt, ErrorDetail(type=exc.type, message=exc.message), False
+                )
+                return
+            except ClaudeError as exc:
+                claude_failures += 1
+                self._metrics.retries.labels(exc.type).inc()
+                if claude_failures >= self._pipeline.max_attempts:
+                    detail = ErrorDetail(
+                        type="attempts_exhausted",
+                        message=f"{claude_failures} attempts failed; last: {exc.type}: {exc.message}",
+                    )
+                    await self._publish_error(job, attempt + 1, detail, True)
+                    return
+                delay = attempt_delay(
+                    claude_failures,
+                    self._pipeline.retry_backoff_seconds,
+                    self._pipeline.retry_backoff_max_seconds,
+                    exc.retry_after,
+                    self._rng,
+                )
+                log.info(
+                    "attempt failed, retrying",
+                    extra={
+                        "custom_id": job.prompt.custom_id,
+                        "attempt": attempt,
+                        "reason": exc.type,
+                        "delay": delay,
+                    },
+                )
+            except KafkaError as exc:
+                # The outputs were not acknowledged, so this attempt does not count: redo it once the
+                # broker is back, however long that takes (the offset stays uncommitted meanwhile).
+                kafka_failures += 1
+                self._metrics.retries.labels("kafka").inc()
+                delay = attempt_delay(kafka_failures, 0.5, KAFKA_RETRY_CAP_SECONDS, None, self._rng)
+                log.warning(
+                    "outputs not acknowledged, retrying: %s", exc, extra={"custom_id": job.prompt.custom_id}
+                )
+            await asyncio.sleep(delay)
+            attempt += 1
+
+    async def _attempt(self, job: events.Job, attempt: int) -> tuple[dict[str, Any], Timings, list[Any]]:
+        prompt = job.prompt
+        params = prompt.params.model_dump()
+        model = prompt.params.model
+        await self._wait_for_rate_limit(params)
+        self._metrics.attempts.labels("stream").inc()
+        encoder = DeltaEncoder(
+            prompt.custom_id, job.generation, attempt, prompt.attributes, self._source, job.traceparent
+        )
+        accumulator = MessageAccumulator()
+        coalescer = (
+            Coalescer(self._pipeline.delta_coalesce_ms / 1000.0) if self._pipeline.delta_coalesce_ms else None
+        )
+        futures: list[Any] = []
+        send = self._outputs.send
+        topic = self._topics.deltas
+        key = encoder.key
+        sse_event = self._metrics.sse_event
+        started_wall = time.time()
+        started = time.monotonic()
+        first_token: float | None = None
+        queued_ms = max(0.0, started_wall * 1000.0 - job.timestamp_ms)
+        self._metrics.queue_wait.labels("stream").observe(queued_ms / 1000.0)
+        try:
+            stream = self._claude.stream(params)
+            async with contextlib.aclosing(stream):
+                source = stream if coalescer is None else _ticking(stream, coalescer)
+                async for raw, event in source:
+                    if event is None:  # a coalescing window closed with no new event
+                        texts = coalescer.flush() if coalescer else []
+                    else:
+                        kind = event["type"]
+                        sse_event(kind)
+                        accumulator.add(event)
+                        if first_token is None and kind == "content_block_delta":
+                            first_token = time.monotonic()
+                        texts = [raw] if coalescer is None else coalescer.push(event, raw, time.monotonic())
+                    for text in texts:
+                        value, headers = encoder.encode(text)
+                        futures.append(await send(topic, key, value, headers))
+            if coalescer is not None:
+                for text in coalescer.flush():
+                    value, headers = encoder.encode(text)
+                    futures.append(await send(topic, key, value, headers))
+            message = accumulator.result()
+        except ClaudeError as exc:
+            self._metrics.api_requests.labels(model, exc.type).inc()
+            raise
+        finished = time.monotonic()
+        self._metrics.api_requests.labels(model, "ok").inc()
+        self._metrics.deltas.inc(encoder.seq)
+        timings = Timings(
+            queued_ms=round(queued_ms, 3),
+            ttft_ms=round((first_token - started) * 1000.0, 3) if first_token else None,
+            duration_ms=round((finished - started) * 1000.0, 3),
+        )
+        self._observe_stream(model, message, started, first_token, finished)
+        return message, timings, futures
+
+    def _observe_stream(
+        self, model: str, message: dict[str, Any], started: float, first_token: float | None, finished: float
+    ) -> None:
+        self._metrics.request_duration.labels(model, "stream").observe(finished - started)
+        if first_token is not None:
+            self._metrics.ttft.labels(model).observe(first_token - started)
+            output_tokens = (message.get("usage") or {}).get("output_tokens") or 0
+            if output_tokens > 1:
+                self._metrics.time_per_output_token.labels(model).observe(
+                    (finished - first_token) / (output_tokens - 1)
+                )
+
+    async def _wait_for_rate_limit(self, params: dict[str, Any]) -> None:
+        # A rough token estimate (4 bytes a token) plus the output budget: what a TPM limit counts.
+        estimate = len(json.dumps(params.get("messages", ""))) // 4 + int(params.get("max_tokens", 0))
+        wait = self._gate.reserve(estimate, time.monotonic())
+        if wait > 0:
+            self._metrics.rate_limit_waits.labels("client").inc()
+            self._metrics.rate_limit_wait_seconds.inc(wait)
+            await asyncio.sleep(wait)
+
+    async def _publish_final(
+        self, job: events.Job, attempt: int, outcome: tuple[dict[str, Any], Timings, list[Any]]
+    ) -> None:
+        message, timings, futures = outcome
+        model = str(message.get("model") or job.prompt.params.model)
+        usage = message.get("usage") or {}
+        cost = self._prices.cost_usd(model, usage)
+        event = events.completion(job, attempt, message, timings, cost)
+        headers = events.final_headers(
+            events.COMPLETION_TYPE, self._source, job.prompt.custom_id, job.generation, attempt, job.source,
+            job.traceparent,
+        )  # fmt: skip
+        final = await self._outputs.send(
+            self._topics.completions,
+            encode_key(job.prompt.custom_id),
+            event.model_dump_json().encode(),
+            headers,
+        )
+        await self._outputs.acknowledged(futures, final)
+        self._metrics.usage(job.prompt.params.model, "stream", usage, cost)
+        self._metrics.finished("stream", "completed")
+
+    async def _publish_error(
+        self, job: events.Job, attempt: int, detail: ErrorDetail, retryable: bool
+    ) -> None:
+        """Publish the prompt's ErrorEvent; retried until acknowledged (the offset waits for it)."""
+        event = events.error(
+            error=detail,
+            source=job.source,
+            generation=job.generation,
+            attempt=attempt,
+            retryable=retryable,
+            prompt=job.prompt,
+            raw=job.raw,
+        )
+        await publish_error_event(self._outputs, self._topics.errors, self._source, event, job.traceparent)
+        self._metrics.finished(job.prompt.mode.value, "errored", detail.type)
+
+
+def encode_key(custom_id: str | None) -> bytes | None:
+    return custom_id.encode() if custom_id else None
+
+
+async def publish_error_event(
+    outputs: Outputs, topic: str, source: bytes, event: Any, traceparent: bytes | None
+) -> None:
+    """Send an ErrorEvent and wait for the broker's acknowledgement, retrying while Kafka is down."""
+    headers = events.final_headers(
+        events.ERROR_TYPE, source, event.custom_id, event.generation, event.attempt, event.source, traceparent
+    )
+    value = event.model_dump_json().encode()
+    failures = 0
+    while True:
+        try:
+            future = await outputs.send(topic, encode_key(event.custom_id), value, headers)
+            await outputs.acknowledged([], future)
+            return
+        except KafkaError as exc:
+            failures += 1
+            log.warning("error event not acknowledged, retrying: %s", exc)
+            await asyncio.sleep(attempt_delay(failures, 0.5, KAFKA_RETRY_CAP_SECONDS))
+
+
+async def _ticking(
+    stream: AsyncIterator[tuple[bytes, dict[str, Any]]], coalescer: Coalescer
+) -> AsyncIterator[tuple[bytes, dict[str, Any] | None]]:
+    """Yield the stream's events, plus ``(b"", None)`` whenever the coalescer's window closes first."""
+    iterator = aiter(stream)
+    pending: asyncio.Future[tuple[bytes, dict[str, Any]]] | None = None
+    loop = asyncio.get_running_loop()
+    try:
+        while True:
+            if pending is None:
+                pending = asyncio.ensure_future(anext(iterator))
+            timeout = None if coalescer.deadline is None else max(0.0, coalescer.deadline - loop.time())
+            done, _ = await asyncio.wait({pending}, timeout=timeout)
+            if not done:
+                yield b"", None
+                continue
+            try:
+                item = pending.result()
+            except StopAsyncIteration:
+                return
+            pending = None
+            yield item
+    finally:
+        if pending is not None and not pending.done():
+            pending.cancel()

@@ -1,0 +1,72 @@
+"""One runner owns the process lifecycle: build -> start -> run -> drain -> stop, a log line per phase.
+
+Signal handlers only set a flag: the first SIGINT/SIGTERM starts a graceful drain, a second one exits
+at once (exit code 130), as with uvicorn.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+
+from service.health import HealthServer
+from service.metrics import Metrics
+from service.pipeline.service import StreamingPipeline
+from service.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+class Runner:
+    def __init__(self, settings: Settings, metrics: Metrics | None = None) -> None:
+        self.settings = settings
+        self.metrics = metrics or Metrics()
+        self.pipeline = StreamingPipeline(settings, self.metrics)
+        observability = settings.observability
+        self.health = (
+            HealthServer(
+                self.metrics.registry,
+                self.pipeline.ready,
+                observability.metrics_host,
+                observability.metrics_port,
+            )
+            if observability.metrics_port
+            else None
+        )
+        self._signals = 0
+
+    def install_signal_handlers(self) -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, self._on_signal, sig)
+
+    def _on_signal(self, sig: signal.Signals) -> None:
+        self._signals += 1
+        if self._signals > 1:
+            log.warning("second signal: exiting now")
+            os._exit(130)
+        log.info("signal received, draining", extra={"signal": sig.name})
+        self.pipeline.request_stop()
+
+    async def serve(self) -> None:
+        log.info("starting", extra={"instance": self.settings.pipeline.service_instance})
+        if self.health is not None:
+            await self.health.start()
+            log.info("metrics listening", extra={"port": self.health.port})
+        try:
+            await self.pipeline.start()
+            log.info(
+                "running",
+                extra={"topic": self.settings.topics.prompts, "group": self.settings.kafka.group_id,
+                       "max_in_flight": self.settings.pipeline.max_in_flight},
+            )  # fmt: skip
+            await self.pipeline.run()
+            await self.pipeline.drain(self.settings.pipeline.shutdown_grace_seconds)
+        finally:
+            log.info("stopping")
+            await self.pipeline.stop()
+            if self.health is not None:
+                await self.health.stop()
+            log.info("stopped")
