@@ -22,7 +22,7 @@ from service.emulator.sse import stream_frames
 from service.emulator.stream import Pacing, write_stream
 from service.emulator.tokens import count_input_tokens
 from service.emulator.validate import validate_message_params
-from service.emulator.wire import json_response, read_json_body
+from service.emulator.wire import FAULT, STREAM, USER_ID, json_response, read_json_body
 
 MESSAGES = "/v1/messages"
 COUNT_TOKENS = "/v1/messages/count_tokens"
@@ -43,17 +43,18 @@ class _MessageRoutes:
         config = self.ctx.config
         params = await read_json_body(request, config.max_body_bytes)
         user_id = _user_id(params)
-        request["user_id"] = user_id
+        if user_id is not None:
+            request[USER_ID] = user_id
         problem = validate_message_params(params, config)
         if problem is not None:
             raise problem
         stream = params.get("stream") is True
-        request["stream"] = stream
+        request[STREAM] = stream
 
         fault = self._fault(request.headers.get(HEADER), user_id, stream)
         if fault.any:
             assert fault.kind is not None
-            request["fault"] = fault.kind
+            request[FAULT] = fault.kind
             self.ctx.stats.count_fault(fault.kind)
         if fault.error is not None:
             raise fault.error

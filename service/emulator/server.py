@@ -27,7 +27,7 @@ from service.emulator.errors import ApiError
 from service.emulator.messages import add_message_routes
 from service.emulator.models import add_model_routes
 from service.emulator.stats import EmulatorStats, RequestLogEntry
-from service.emulator.wire import CommonHeaders, error_response
+from service.emulator.wire import FAULT, REQUEST_ID, STREAM, USER_ID, CommonHeaders, error_response
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +48,7 @@ def build_app(ctx: EmulatorContext) -> web.Application:
         # on_response_prepare also covers streamed responses, whose headers leave before the
         # handler returns, so this is the one place every response passes through.
         response.headers.update(headers.get())
-        response.headers["request-id"] = request.get("request_id") or ctx.new_id("req")
+        response.headers["request-id"] = request.get(REQUEST_ID) or ctx.new_id("req")
 
     app.on_response_prepare.append(add_common_headers)
     add_message_routes(app, ctx)
@@ -63,7 +63,7 @@ def build_app(ctx: EmulatorContext) -> web.Application:
 async def _middleware(request: web.Request, handler: _Handler) -> web.StreamResponse:
     ctx = request.app[CTX]
     request_id = ctx.new_id("req")
-    request["request_id"] = request_id
+    request[REQUEST_ID] = request_id
     arrived, arrived_mono = ctx.clock.time(), ctx.clock.monotonic()
     status = 500
     try:
@@ -107,11 +107,11 @@ def _log_entry(request: web.Request, status: int, arrived: float, arrived_mono: 
         path=request.path,
         route=resource.canonical if resource is not None else "<unmatched>",
         status=status,
-        request_id=request["request_id"],
+        request_id=request[REQUEST_ID],
         retry_count=int(retry) if retry is not None and retry.isdigit() else None,
-        user_id=request.get("user_id"),
-        stream=bool(request.get("stream", False)),
-        fault=request.get("fault"),
+        user_id=request.get(USER_ID),
+        stream=request.get(STREAM, False),
+        fault=request.get(FAULT),
     )
 
 

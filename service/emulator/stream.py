@@ -9,6 +9,7 @@ from aiohttp import web
 from service.emulator.context import Clock
 from service.emulator.faults import Fault
 from service.emulator.sse import PING, error_frame
+from service.emulator.wire import REQUEST_ID
 
 _FLUSH_BYTES = 64 * 1024
 
@@ -61,7 +62,7 @@ async def write_stream(
         return response
     elif fault.cut_mode == "sse_error":
         message = "Overloaded" if fault.sse_error_type == "overloaded_error" else fault.sse_error_type
-        await response.write(error_frame(fault.sse_error_type, message, request.get("request_id")))
+        await response.write(error_frame(fault.sse_error_type, message, request.get(REQUEST_ID)))
     await response.write_eof()
     return response
 

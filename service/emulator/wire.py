@@ -12,6 +12,12 @@ from aiohttp import web
 
 from service.emulator.errors import ApiError, invalid_request
 
+# Per-request values the route modules hand to the middleware (for the request log and headers).
+REQUEST_ID = web.RequestKey("emulator_request_id", str)
+USER_ID = web.RequestKey("emulator_user_id", str)
+STREAM = web.RequestKey("emulator_stream", bool)
+FAULT = web.RequestKey("emulator_fault", str)
+
 _RATE_LIMITS = {"requests": 4_000, "tokens": 2_000_000, "input-tokens": 1_600_000, "output-tokens": 400_000}
 _ORG_ID = str(uuid.UUID(int=0x0E7A_1A70_0000_4000_8000_0000_0000_0001))
 
