@@ -11,9 +11,10 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
-from schemas import SourceRecord
+from schemas import Mode, SourceRecord
 from service.errors import KafkaError
 from service.metrics import Metrics
 from service.pipeline import events
@@ -27,6 +28,9 @@ from service.pipeline.prompts import PromptRunner, publish_error_event
 from service.pipeline.ratelimit import RateGate
 from service.settings import Settings
 
+BatchHandOff = Callable[[events.Job], Awaitable[None]]
+"""Takes a batch-mode prompt; returns once it is durably recorded for the batch path."""
+
 log = logging.getLogger(__name__)
 
 FETCH_TIMEOUT_MS = 100
@@ -36,8 +40,14 @@ FETCH_ERROR_BACKOFF_SECONDS = 1.0
 
 
 class StreamingPipeline:
-    def __init__(self, settings: Settings, metrics: Metrics) -> None:
+    def __init__(
+        self, settings: Settings, metrics: Metrics, batch_hand_off: BatchHandOff | None = None
+    ) -> None:
         self._settings = settings
+        self._batch_hand_off = batch_hand_off
+        # Batch-mode prompts wait in their own pool (up to one API batch), not in MAX_IN_FLIGHT.
+        self._batch_limit = settings.batch.max_requests
+        self._batch_tasks: set[asyncio.Task[None]] = set()
         self._metrics = metrics
         self._limit = settings.pipeline.max_in_flight
         self._book = OffsetBook()
@@ -105,7 +115,8 @@ class StreamingPipeline:
 
     # -- fetch and dispatch ------------------------------------------------------------------------
     async def _fetch_once(self) -> None:
-        free = self._limit - len(self._tasks)
+        streams = len(self._tasks) - len(self._batch_tasks)
+        free = min(self._limit - streams, self._batch_limit - len(self._batch_tasks))
         if free <= 0:
             if not self._paused:
                 self.inputs.pause()
@@ -127,6 +138,8 @@ class StreamingPipeline:
         source = SourceRecord(topic=record.topic, partition=record.partition, offset=record.offset)
         decoded = decode_prompt(record.value, self._settings.pipeline, datetime.now(UTC))
         generation = self.inputs.generation
+        batch = False
+        coro: Awaitable[None]
         if isinstance(decoded, Rejection):
             self._metrics.prompts_received.labels(
                 decoded.prompt.mode.value if decoded.prompt else "unknown"
@@ -142,9 +155,15 @@ class StreamingPipeline:
                 record.header("traceparent"),
                 record.value or b"",
             )
-            coro = self.runner.run(job)
-        task = asyncio.create_task(coro)
+            if decoded.mode is Mode.BATCH and self._batch_hand_off is not None:
+                batch = True
+                coro = self._batch_hand_off(job)
+            else:
+                coro = self.runner.run(job)
+        task: asyncio.Task[None] = asyncio.ensure_future(coro)
         self._tasks[task] = (record.where, record.offset)
+        if batch:
+            self._batch_tasks.add(task)
         self._metrics.in_flight.set(len(self._tasks))
         task.add_done_callback(self._task_done)
 
@@ -169,6 +188,7 @@ class StreamingPipeline:
         where = self._tasks.pop(task, None)
         if where is None:
             return
+        self._batch_tasks.discard(task)
         self._metrics.in_flight.set(len(self._tasks))
         self._slot_freed.set()
         if task.cancelled():
