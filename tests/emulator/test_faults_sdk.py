@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import time
 from typing import Any
 
@@ -11,7 +12,7 @@ import pytest
 from anthropic.types import RawMessageStopEvent
 
 from service.emulator import Emulator, EmulatorConfig, FaultRates
-from tests.emulator.conftest import API_KEY, params
+from tests.emulator.conftest import params
 
 
 def with_fault(user_id: str, **overrides: Any) -> dict[str, Any]:
@@ -60,7 +61,7 @@ async def test_sdk_retries_until_times_is_exhausted_honouring_retry_after(
         (429, 1, "status_429"),
         (200, 2, None),
     ]
-    gaps = [b.monotonic - a.monotonic for a, b in zip(log, log[1:], strict=False)]
+    gaps = [b.monotonic - a.monotonic for a, b in itertools.pairwise(log)]
     assert all(0.14 <= gap < 1.0 for gap in gaps), gaps
 
 

@@ -21,7 +21,7 @@ from anthropic.types import (
 )
 
 from service.emulator import Emulator, EmulatorConfig
-from tests.emulator.conftest import API_KEY, MODEL, params
+from tests.emulator.conftest import API_KEY, params
 
 WEATHER_TOOL: dict[str, Any] = {
     "name": "get_weather",
