@@ -62,6 +62,9 @@ def parse_create_body(
     planned: list[PlannedRequest] = []
     for index, item in enumerate(items):
         custom_id, params, deferred = _check_item(index, item, validate)
+        # Drop each parsed request once read, so the dicts shrink while the compact copies grow
+        # instead of both peaking together (a 100,000-request body parses to ~150 MB of dicts).
+        items[index] = None
         if custom_id in first_seen:
             raise invalid_request(
                 f"requests.{index}.custom_id: Duplicate custom_id {custom_id!r}: already used by "

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import enum
 import random
+from array import array
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -151,14 +152,46 @@ class Page:
         return self.data[-1].id if self.data else None
 
 
+class Packed:
+    """Many byte strings in one growing buffer plus an array of end offsets.
+
+    For 100,000 requests this is two allocations instead of 200,000 small objects: ~8 bytes of
+    overhead per item instead of ~50, and nothing long-lived is left interleaved with the parser's
+    freed dicts, so the allocator can hand that memory back after a create.
+    """
+
+    __slots__ = ("_blob", "_ends")
+
+    def __init__(self) -> None:
+        self._blob = bytearray()
+        self._ends = array("Q")
+
+    def append(self, item: bytes) -> None:
+        self._blob += item
+        self._ends.append(len(self._blob))
+
+    def __len__(self) -> int:
+        return len(self._ends)
+
+    def __getitem__(self, index: int) -> bytes:
+        start = self._ends[index - 1] if index else 0
+        # Through a memoryview: one copy, and the view is gone before the next append could clash.
+        with memoryview(self._blob) as view:
+            return bytes(view[start : self._ends[index]])
+
+    @property
+    def nbytes(self) -> int:
+        return len(self._blob) + self._ends.itemsize * len(self._ends)
+
+
 @dataclass(slots=True)
 class _Batch:
     """Stored state. Requests are parallel sequences, which is leaner than one object per request."""
 
     id: str
     created_at: float  # wall clock
-    custom_ids: list[str]
-    params: list[bytes]
+    custom_ids: Packed
+    params: Packed
     plans: bytes
     errors: dict[int, tuple[str, str | None]]  # sparse: ``ERROR`` requests with a non-default error
     duration_s: float
@@ -185,12 +218,12 @@ class BatchStore:
         return len(self._batches)
 
     def create(self, requests: Iterable[PlannedRequest]) -> BatchView:
-        custom_ids: list[str] = []
-        params: list[bytes] = []
+        custom_ids = Packed()
+        params = Packed()
         plans = bytearray()
         errors: dict[int, tuple[str, str | None]] = {}
         for index, request in enumerate(requests):
-            custom_ids.append(request.custom_id)
+            custom_ids.append(request.custom_id.encode())
             # Only a request that may succeed needs its params: the others never generate a message.
             params.append(request.params if request.plan is Plan.SUCCEED else b"")
             plans.append(request.plan)
@@ -303,7 +336,8 @@ class BatchStore:
 
     def _entries(self, batch: _Batch) -> Iterator[ResultEntry]:
         end_s = self._end_s(batch)
-        for index, custom_id in enumerate(batch.custom_ids):
+        for index in range(len(batch.custom_ids)):
+            custom_id = batch.custom_ids[index].decode()
             kind = self._result_type(batch, index, end_s)
             if kind == "errored":
                 error_type, message = batch.errors.get(index, ("invalid_request_error", None))
