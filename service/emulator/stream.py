@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 
 from aiohttp import web
@@ -47,6 +48,21 @@ async def write_stream(
     await response.prepare(request)
 
     cut = fault.cut_after if fault.cut_after is not None else len(frames)
+    # A client that hangs up mid-stream needs no answer; the request log still records it.
+    with contextlib.suppress(ConnectionResetError):
+        await _send(request, response, frames, cut, pacing, fault, clock)
+    return response
+
+
+async def _send(
+    request: web.Request,
+    response: web.StreamResponse,
+    frames: list[tuple[bytes, int]],
+    cut: int,
+    pacing: Pacing,
+    fault: Fault,
+    clock: Clock,
+) -> None:
     todo = frames[:cut]
     if pacing.paced:
         await _paced(response, todo, pacing, clock)
@@ -59,12 +75,11 @@ async def write_stream(
         # Abort without the terminating zero-length chunk: httpx2 raises RemoteProtocolError.
         if request.transport is not None:
             request.transport.abort()
-        return response
+        return
     elif fault.cut_mode == "sse_error":
         message = "Overloaded" if fault.sse_error_type == "overloaded_error" else fault.sse_error_type
         await response.write(error_frame(fault.sse_error_type, message, request.get(REQUEST_ID)))
     await response.write_eof()
-    return response
 
 
 async def _unpaced(response: web.StreamResponse, frames: list[tuple[bytes, int]]) -> None:
