@@ -7,7 +7,9 @@ a function of ``(created, cancel time, now)``; nothing has to tick in the backgr
 faster than the wall clock from ``created_at``. Every timestamp the API shows (``ended_at``,
 ``expires_at``, ``cancel_initiated_at``, ``archived_at``) is on that timeline, so ``expires_at`` is
 exactly ``created_at + 24h`` and ``ended_at - created_at`` is the emulated processing time, while
-with ``time_scale=0.001`` a five-minute batch ends 0.3 s after creation in real time.
+with ``time_scale=0.001`` a five-minute batch ends 0.3 s after creation in real time. The price: with
+a scale below 1, ``ended_at`` lies in the wall clock's future; compare timestamps with each other,
+not with the local clock.
 
 **Timing rules** (emulated seconds, see :class:`BatchTiming`):
 
@@ -24,7 +26,6 @@ with ``time_scale=0.001`` a five-minute batch ends 0.3 s after creation in real 
 from __future__ import annotations
 
 import enum
-import random
 from array import array
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -390,9 +391,3 @@ def rfc3339(epoch_s: float) -> str:
 
 def _maybe_rfc3339(epoch_s: float | None) -> str | None:
     return None if epoch_s is None else rfc3339(epoch_s)
-
-
-def new_batch_id(rng: random.Random) -> str:
-    """A ``msgbatch_01...`` id from ``rng``; for tests that want reproducible ids."""
-    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
-    return "msgbatch_01" + "".join(rng.choice(alphabet) for _ in range(22))

@@ -10,13 +10,15 @@ Routes::
     DELETE /v1/messages/batches/{batch_id}           delete (only once ended)
     GET    /v1/messages/batches/{batch_id}/results   JSONL results, streamed
 
-Batch events are counted in ``ctx.stats.batches`` (see ``EmulatorStats.count_batch``).
+Batch events are counted in ``ctx.stats.batches``: ``created``, ``requests_submitted``, ``rejected``
+(create answered with an error), ``canceled`` (cancel calls answered), ``deleted``,
+``results_downloads`` and ``result_lines``. Per-request fates: ``batch_plan.py``; timing:
+``batch_store.py``.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -29,6 +31,7 @@ from service.emulator.context import EmulatorContext
 from service.emulator.errors import ApiError, invalid_request
 from service.emulator.generate import generate_message
 from service.emulator.validate import validate_message_params
+from service.emulator.wire import json_response
 
 BATCHES = "/v1/messages/batches"
 BATCH = BATCHES + "/{batch_id}"
@@ -91,7 +94,7 @@ class _BatchRoutes:
         if after_id and before_id:
             raise invalid_request("after_id and before_id cannot both be set")
         page = self.store.list(limit=_limit(query.get("limit")), after_id=after_id, before_id=before_id)
-        return _json(
+        return json_response(
             {
                 "data": [self._api(request, view) for view in page.data],
                 "has_more": page.has_more,
@@ -112,7 +115,7 @@ class _BatchRoutes:
     async def delete(self, request: web.Request) -> web.Response:
         batch_id = self.store.delete(request.match_info["batch_id"])
         self.ctx.stats.count_batch("deleted")
-        return _json({"id": batch_id, "type": "message_batch_deleted"})
+        return json_response({"id": batch_id, "type": "message_batch_deleted"})
 
     async def results(self, request: web.Request) -> web.StreamResponse:
         batch_id = request.match_info["batch_id"]
@@ -142,7 +145,7 @@ class _BatchRoutes:
         return response
 
     def _respond(self, request: web.Request, view: BatchView) -> web.Response:
-        return _json(self._api(request, view))
+        return json_response(self._api(request, view))
 
     def _api(self, request: web.Request, view: BatchView) -> dict[str, object]:
         base = self.ctx.public_base_url(request)
@@ -181,11 +184,3 @@ def _limit(raw: str | None) -> int:
     if limit > 1000:
         raise invalid_request("limit: Input should be less than or equal to 1000")
     return limit
-
-
-def _json(payload: dict[str, Any]) -> web.Response:
-    return web.json_response(payload, dumps=_dumps)
-
-
-def _dumps(obj: Any) -> str:
-    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-import random
 import re
 
 import pytest
@@ -12,10 +11,10 @@ from service.emulator.batch_store import (
     DAY_S,
     BatchStore,
     BatchTiming,
+    Packed,
     Plan,
     PlannedRequest,
     RequestCounts,
-    new_batch_id,
     rfc3339,
 )
 from service.emulator.errors import ApiError
@@ -282,7 +281,16 @@ def test_list_with_an_unknown_cursor_is_a_bad_request():
     assert refused.value.status == 400
 
 
-def test_ids_and_timestamps_have_the_api_shape():
-    """Batch ids look like msgbatch_01 + 22 alphanumerics; times are RFC 3339 with Z."""
-    assert re.fullmatch(r"msgbatch_01[A-Za-z0-9]{22}", new_batch_id(random.Random(1)))
+def test_timestamps_are_rfc3339_with_microseconds_and_z():
+    """Times render as RFC 3339 in UTC with microseconds and a Z suffix."""
     assert rfc3339(0.5) == "1970-01-01T00:00:00.500000Z"
+
+
+@pytest.mark.parametrize("items", [[], [b""], [b"a", b"", b"bc"], [b'{"k":"\xc3\xa9"}'] * 3])
+def test_packed_returns_each_item_unchanged(items):
+    """Packed storage gives back exactly what was appended, empty items included."""
+    packed = Packed()
+    for item in items:
+        packed.append(item)
+    assert [packed[i] for i in range(len(packed))] == items
+    assert packed.nbytes == sum(map(len, items)) + 8 * len(items)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
@@ -91,7 +92,7 @@ async def test_async_batch_ends_with_all_four_result_types(fast):
             request("ok-2"),
         ]
     )
-    assert created.id.startswith("msgbatch_")
+    assert re.fullmatch(r"msgbatch_01[A-Za-z0-9]{22}", created.id)
     assert created.processing_status == "in_progress"
     assert created.results_url is None
     assert created.request_counts.processing == 5
