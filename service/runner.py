@@ -11,6 +11,7 @@ import logging
 import os
 import signal
 
+from service.batch import BatchCoordinator
 from service.health import HealthServer
 from service.metrics import Metrics
 from service.pipeline.service import StreamingPipeline
@@ -23,7 +24,10 @@ class Runner:
     def __init__(self, settings: Settings, metrics: Metrics | None = None) -> None:
         self.settings = settings
         self.metrics = metrics or Metrics()
-        self.pipeline = StreamingPipeline(settings, self.metrics)
+        # Batch mode: started before the pipeline (its hand-off must be ready when intake begins),
+        # stopped after the drain (which lets waiting batch prompts be submitted within the grace).
+        self.batches = BatchCoordinator(settings, self.metrics)
+        self.pipeline = StreamingPipeline(settings, self.metrics, batch_hand_off=self.batches.hand_off)
         observability = settings.observability
         self.health = (
             HealthServer(
@@ -55,7 +59,10 @@ class Runner:
         if self.health is not None:
             await self.health.start()
             log.info("metrics listening", extra={"port": self.health.port})
+        batches_started = False
         try:
+            await self.batches.start()
+            batches_started = True
             await self.pipeline.start()
             log.info(
                 "running",
@@ -63,9 +70,12 @@ class Runner:
                        "max_in_flight": self.settings.pipeline.max_in_flight},
             )  # fmt: skip
             await self.pipeline.run()
+            self.batches.flush()  # waiting batch prompts are submitted within the grace period
             await self.pipeline.drain(self.settings.pipeline.shutdown_grace_seconds)
         finally:
             log.info("stopping")
+            if batches_started:
+                await self.batches.stop()
             await self.pipeline.stop()
             if self.health is not None:
                 await self.health.stop()

@@ -1,0 +1,368 @@
+"""The batch path's I/O: accumulate -> submit -> record -> poll -> publish results -> tombstone.
+
+``hand_off(job)`` is the pipeline's seam. It returns only once the prompt is part of a created API
+batch whose hand-off record the broker has acknowledged, so the pipeline commits the prompt's offset
+only after that record is durable. A prompt whose hand-off is cancelled (rebalance, shutdown) before
+it was taken into a batch is withdrawn; its offset stays uncommitted and it is redone.
+
+One task assembles and submits (one ``create`` at a time, retried with backoff on 429/5xx while the
+prompts stay in hand); one task per open batch polls it, streams its results, publishes the events,
+resubmits expired/canceled requests and finally writes the tombstone. ``start`` reads the whole
+hand-off topic and resumes every open batch; ``stop`` cancels these tasks (a batch not yet tombstoned
+is resumed by the next start).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from schemas import ErrorDetail
+from service.batch.api import COUNT_NAMES, BatchApi, BatchStatus
+from service.batch.assembly import Assembler, Waiting, blame
+from service.batch.handoff_log import HandOffLog, read_topic
+from service.batch.publisher import OutcomePublisher
+from service.batch.records import Entry, OpenBatch, chunk_records, fold, superseded
+from service.batch.results import Publish, Resubmit, error_event, outcome
+from service.errors import ClaudeError, ClaudeFatal
+from service.metrics import Metrics
+from service.pipeline import events
+from service.pipeline.backoff import attempt_delay
+from service.pipeline.outputs import Outputs
+from service.pipeline.pricing import PriceTable
+from service.settings import Settings
+
+log = logging.getLogger(__name__)
+
+CREATE_BACKOFF = (1.0, 60.0)  # first and longest wait between failed creates, seconds
+POLL_BACKOFF_FACTOR = 1.5
+POLL_BACKOFF_CAP = 8  # the poll interval grows to at most 8 x BATCH_POLL_SECONDS
+RESULTS_BACKOFF = (0.5, 30.0)
+
+Where = tuple[str, int, int]
+
+
+@dataclass(eq=False)
+class _Tracked:
+    batch: OpenBatch
+    skip: frozenset[str]
+    counts: dict[str, int] = field(default_factory=dict)
+    task: asyncio.Task[None] | None = None
+
+
+def entry_of(job: events.Job) -> Entry:
+    prompt = job.prompt
+    return Entry(
+        custom_id=prompt.custom_id,
+        generation=job.generation,
+        attempt=1,
+        source=job.source,
+        timestamp_ms=job.timestamp_ms,
+        attributes=prompt.attributes,
+        traceparent=job.traceparent.decode() if job.traceparent else None,
+        params=prompt.params.model_dump_json(),
+    )
+
+
+def poll_delay(polls: int, base: float) -> float:
+    """``base`` growing by half each poll, capped: quick for short batches, gentle for 24 h ones."""
+    return min(base * POLL_BACKOFF_FACTOR**polls, base * POLL_BACKOFF_CAP)
+
+
+class BatchCoordinator:
+    def __init__(self, settings: Settings, metrics: Metrics, prices: PriceTable | None = None) -> None:
+        self._settings = settings
+        self._metrics = metrics
+        self._prices = prices or PriceTable()
+        b = settings.batch
+        self._assembler = Assembler(b.max_requests, b.max_bytes, b.max_wait_seconds)
+        self._instance = settings.pipeline.service_instance
+        source = f"/claude-kafka/{self._instance}".encode()
+        self.api = BatchApi(settings.anthropic)
+        self.outputs = Outputs(settings.kafka, metrics)
+        self.records = HandOffLog(settings.kafka, settings.topics.batches)
+        self._publisher = OutcomePublisher(self.outputs, settings.topics, metrics, source)
+        self._source = source
+        self._open: dict[str, _Tracked] = {}
+        self._recorded: dict[Where, str] = {}  # source offset -> open batch holding that prompt
+        self._wake = asyncio.Event()
+        self._flush = False
+        self._assembling: asyncio.Task[None] | None = None
+
+    # -- lifecycle -------------------------------------------------------------------------------
+    async def start(self) -> None:
+        """Start the producers, then resume every open batch found on the hand-off topic."""
+        await self.outputs.start()
+        await self.records.start()
+        folded = fold(await read_topic(self._settings.kafka, self.records.topic))
+        if folded.broken:
+            # Written half-way by a process that died before its hand-off returned: those prompts
+            # were never committed and are redone, so the partial record is ignored.
+            log.warning("ignoring incomplete batch records", extra={"keys": len(folded.broken)})
+        skips = superseded(folded.open)
+        for batch in folded.open:
+            self._track(batch, skips[batch.batch_id])
+            log.info(
+                "batch resumed",
+                extra={"batch_id": batch.batch_id, "requests": len(batch.entries), "by": batch.instance},
+            )
+        self._assembling = asyncio.create_task(self._assemble())
+        log.info("batch coordinator started", extra={"open_batches": len(self._open)})
+
+    def flush(self) -> None:
+        """Submit everything waiting now instead of at its bound (shutdown, resubmissions)."""
+        self._flush = True
+        self._wake.set()
+
+    async def stop(self) -> None:
+        tasks = [t for t in (self._assembling, *(o.task for o in self._open.values())) if t is not None]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        waiting = len(self._assembler)
+        for item in self._assembler.take(time.monotonic(), force=True):
+            _cancel(item.token)
+        await self.records.stop()
+        await self.outputs.stop()
+        await self.api.close()
+        log.info("batch coordinator stopped", extra={"open_batches": len(self._open), "withdrawn": waiting})
+
+    @property
+    def open_batches(self) -> list[str]:
+        return list(self._open)
+
+    # -- the seam ----------------------------------------------------------------------------------
+    async def hand_off(self, job: events.Job) -> None:
+        """Return once ``job`` is in a created batch whose record the broker acknowledged."""
+        where = (job.source.topic, job.source.partition, job.source.offset)
+        if where in self._recorded:
+            return  # redone after a crash between its record and its commit: already in an open batch
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        item = self._assembler.add(entry_of(job), time.monotonic(), future)
+        self._wake.set()
+        try:
+            await future
+        except asyncio.CancelledError:
+            self._assembler.discard(item)
+            raise
+
+    # -- assembly and submission --------------------------------------------------------------------
+    async def _assemble(self) -> None:
+        while True:
+            now = time.monotonic()
+            if self._flush and not self._assembler:
+                self._flush = False
+            items = self._assembler.take(now, force=self._flush)
+            if items:
+                await self._submit(items)
+                continue
+            deadline = self._assembler.deadline()
+            self._wake.clear()
+            timeout = None if deadline is None else max(0.0, deadline - now)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout)
+
+    async def _submit(self, items: list[Waiting]) -> None:
+        failures = 0
+        while True:
+            items = [i for i in items if not _withdrawn(i.token)]
+            if not items:
+                return
+            try:
+                status = await self.api.create([i.entry for i in items])
+                break
+            except ClaudeFatal as exc:
+                index = blame(exc.message)
+                if index is not None and index < len(items) and len(items) > 1:
+                    await self._refuse(items.pop(index), exc)  # the rest go again without it
+                    continue
+                for item in items:
+                    await self._refuse(item, exc)
+                return
+            except ClaudeError as exc:
+                failures += 1
+                delay = attempt_delay(failures, *CREATE_BACKOFF, exc.retry_after)
+                self._metrics.retries.labels(f"batch_{exc.type}").inc()
+                log.warning(
+                    "batch create failed, retrying",
+                    extra={"requests": len(items), "reason": exc.type, "delay": round(delay, 3)},
+                )
+                await asyncio.sleep(delay)
+        await self._record(status, items)
+
+    async def _record(self, status: BatchStatus, items: list[Waiting]) -> None:
+        entries = [i.entry for i in items]
+        submitted_at = datetime.now(UTC)
+        records = chunk_records(status.id, entries, submitted_at, self._instance)
+        await self.records.write(records)
+        batch = OpenBatch(status.id, submitted_at, self._instance, len(records), tuple(entries))
+        self._track(batch, frozenset())
+        self._metrics.batches_submitted.inc()
+        self._metrics.attempts.labels("batch").inc(len(entries))
+        log.info(
+            "batch submitted",
+            extra={"batch_id": status.id, "requests": len(entries), "records": len(records),
+                   "bytes": sum(i.size for i in items)},
+        )  # fmt: skip
+        for item in items:
+            _resolve(item.token)
+
+    async def _refuse(self, item: Waiting, exc: ClaudeError) -> None:
+        """The API refused the request itself at create time: an ErrorEvent, then the hand-off ends."""
+        if not _withdrawn(item.token):
+            event = error_event(item.entry, ErrorDetail(type=exc.type, message=exc.message), retryable=False)
+            await self._publisher.send(Publish(event, "errored"), item.entry.traceparent)
+            await self._publisher.flush()
+        _resolve(item.token)
+
+    # -- following a batch --------------------------------------------------------------------------
+    def _track(self, batch: OpenBatch, skip: frozenset[str]) -> None:
+        tracked = _Tracked(batch, skip, {"processing": len(batch.entries)})
+        self._open[batch.batch_id] = tracked
+        for entry in batch.entries:
+            s = entry.source
+            self._recorded[(s.topic, s.partition, s.offset)] = batch.batch_id
+        tracked.task = asyncio.create_task(self._follow(tracked))
+        self._export()
+
+    def _untrack(self, batch: OpenBatch) -> None:
+        self._open.pop(batch.batch_id, None)
+        for entry in batch.entries:
+            s = entry.source
+            where = (s.topic, s.partition, s.offset)
+            if self._recorded.get(where) == batch.batch_id:
+                del self._recorded[where]
+        self._export()
+
+    async def _follow(self, tracked: _Tracked) -> None:
+        batch = tracked.batch
+        ended = await self._poll(tracked)
+        resubmit = await self._publish_results(tracked, ended)
+        if resubmit:
+            await self._resubmit(resubmit)
+        await self.records.tombstone(batch.keys)
+        self._untrack(batch)
+        turnaround = (datetime.now(UTC) - batch.submitted_at).total_seconds()
+        self._metrics.batch_turnaround.observe(turnaround)
+        log.info(
+            "batch finished",
+            extra={"batch_id": batch.batch_id, "counts": tracked.counts, "resubmitted": len(resubmit),
+                   "turnaround_seconds": round(turnaround, 3)},
+        )  # fmt: skip
+
+    async def _poll(self, tracked: _Tracked) -> bool:
+        """Poll until the batch ends (True), or the API says it is gone (False)."""
+        base = self._settings.batch.poll_seconds
+        polls = failures = 0
+        while True:
+            try:
+                status = await self.api.retrieve(tracked.batch.batch_id)
+            except ClaudeFatal as exc:
+                log.error("batch lost", extra={"batch_id": tracked.batch.batch_id, "reason": str(exc)})
+                return False
+            except ClaudeError as exc:
+                failures += 1
+                await asyncio.sleep(attempt_delay(failures, base, base * POLL_BACKOFF_CAP, exc.retry_after))
+                continue
+            failures = 0
+            tracked.counts = status.counts
+            self._export()
+            log.info(
+                "batch progress",
+                extra={"batch_id": status.id, "status": status.processing_status, "counts": status.counts},
+            )
+            if status.ended:
+                return True
+            await asyncio.sleep(poll_delay(polls, base))
+            polls += 1
+
+    async def _publish_results(self, tracked: _Tracked, ended: bool) -> list[Entry]:
+        """Publish every request's final event; return the requests to submit again."""
+        batch = tracked.batch
+        entries = {e.custom_id: e for e in batch.entries}
+        done: set[str] = set(tracked.skip)
+        resubmit: list[Entry] = []
+        failures = 0
+        while ended:
+            try:
+                async for custom_id, result in self.api.results(batch.batch_id):
+                    entry = entries.get(custom_id)
+                    if entry is not None and custom_id not in done:
+                        resubmit += await self._settle(entry, result, batch, done)
+                await self._publisher.flush()
+                break
+            except ClaudeFatal as exc:
+                log.error("batch results unavailable", extra={"batch_id": batch.batch_id, "reason": str(exc)})
+                break
+            except ClaudeError as exc:
+                # Sent events stay pending and are acknowledged with a later window; the file is
+                # read again from the start, skipping what is done.
+                failures += 1
+                delay = attempt_delay(failures, *RESULTS_BACKOFF)
+                log.warning("publishing batch results failed, retrying: %s", exc, extra={"delay": delay})
+                await asyncio.sleep(delay)
+        # A request the results never mentioned is treated like an expired one.
+        for custom_id, entry in entries.items():
+            if custom_id not in done:
+                resubmit += await self._settle(entry, None, batch, done)
+        await self._publisher.flush()
+        return resubmit
+
+    async def _settle(
+        self, entry: Entry, result: dict[str, object] | None, batch: OpenBatch, done: set[str]
+    ) -> list[Entry]:
+        decided = outcome(
+            result,
+            entry,
+            prices=self._prices,
+            max_attempts=self._settings.pipeline.max_attempts,
+            submitted_at=batch.submitted_at,
+            now=datetime.now(UTC),
+        )
+        done.add(entry.custom_id)  # sent events are acknowledged by a later flush, never dropped
+        if isinstance(decided, Resubmit):
+            self._metrics.retries.labels(f"batch_{decided.reason}").inc()
+            return [decided.entry]
+        await self._publisher.send(decided, entry.traceparent)
+        if self._publisher.full:
+            await self._publisher.flush()
+        return []
+
+    async def _resubmit(self, entries: list[Entry]) -> None:
+        """Queue the next attempts and wait until a new batch's record holds them all."""
+        loop = asyncio.get_running_loop()
+        futures: list[asyncio.Future[None]] = []
+        now = time.monotonic()
+        for entry in entries:
+            future: asyncio.Future[None] = loop.create_future()
+            self._assembler.add(entry, now, future)
+            futures.append(future)
+        self.flush()  # they have waited a whole batch already
+        await asyncio.gather(*futures)
+
+    # -- observability -------------------------------------------------------------------------------
+    def _export(self) -> None:
+        m = self._metrics
+        m.batches_open.set(len(self._open))
+        for name in COUNT_NAMES:
+            m.batch_requests.labels(name).set(sum(t.counts.get(name, 0) for t in self._open.values()))
+        oldest = min((t.batch.submitted_at for t in self._open.values()), default=None)
+        m.batch_oldest_age.set(0 if oldest is None else (datetime.now(UTC) - oldest).total_seconds())
+
+
+def _withdrawn(token: object) -> bool:
+    return isinstance(token, asyncio.Future) and token.cancelled()
+
+
+def _resolve(token: object) -> None:
+    if isinstance(token, asyncio.Future) and not token.done():
+        token.set_result(None)
+
+
+def _cancel(token: object) -> None:
+    if isinstance(token, asyncio.Future) and not token.done():
+        token.cancel()

@@ -1,0 +1,103 @@
+"""Publish batch outcomes (CompletionEvent / ErrorEvent, key = custom_id) and wait for the broker.
+
+Sends are acknowledged in windows of ``WINDOW`` events, so a 100,000-line results file keeps at most
+one window of futures and events alive. Kafka failures are retried here (a window is sent again),
+so callers only see success; a duplicate is harmless downstream, which deduplicates by custom_id,
+generation and attempt.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from schemas import CompletionEvent, SourceRecord
+from service.batch.results import Publish
+from service.errors import KafkaError
+from service.metrics import Metrics
+from service.pipeline import events
+from service.pipeline.backoff import attempt_delay
+from service.pipeline.outputs import Outputs
+from service.settings import TopicSettings
+
+log = logging.getLogger(__name__)
+
+WINDOW = 500
+RETRY_CAP_SECONDS = 30.0
+
+
+class OutcomePublisher:
+    def __init__(self, outputs: Outputs, topics: TopicSettings, metrics: Metrics, source: bytes) -> None:
+        self._outputs = outputs
+        self._topics = topics
+        self._metrics = metrics
+        self._source = source
+        self._pending: list[tuple[Publish, str | None, asyncio.Future[object]]] = []
+
+    @property
+    def full(self) -> bool:
+        return len(self._pending) >= WINDOW
+
+    async def send(self, publish: Publish, traceparent: str | None) -> None:
+        """Enqueue one final event; ``flush`` waits for it. Retries while the producer refuses."""
+        failures = 0
+        while True:
+            try:
+                future = await self._enqueue(publish, traceparent)
+                break
+            except KafkaError as exc:
+                failures += 1
+                log.warning("batch outcome not sent, retrying: %s", exc)
+                await asyncio.sleep(attempt_delay(failures, 0.5, RETRY_CAP_SECONDS))
+        self._pending.append((publish, traceparent, future))
+
+    async def flush(self) -> list[str]:
+        """Wait until the broker acknowledged every pending event, sending the window again after a
+        failure; return the acknowledged custom_ids."""
+        failures = 0
+        while self._pending:
+            futures = [f for _, _, f in self._pending]
+            try:
+                await self._outputs.acknowledged(futures[:-1], futures[-1])
+                break
+            except KafkaError as exc:
+                failures += 1
+                log.warning("batch outcomes not acknowledged, sending again: %s", exc)
+                await asyncio.sleep(attempt_delay(failures, 0.5, RETRY_CAP_SECONDS))
+                pending, self._pending = self._pending, []
+                for publish, traceparent, _ in pending:
+                    await self.send(publish, traceparent)
+        pending, self._pending = self._pending, []
+        for publish, _, _ in pending:
+            self._observe(publish)
+        return [str(publish.event.custom_id) for publish, _, _ in pending]
+
+    async def _enqueue(self, publish: Publish, traceparent: str | None) -> asyncio.Future[object]:
+        event = publish.event
+        completion = isinstance(event, CompletionEvent)
+        topic = self._topics.completions if completion else self._topics.errors
+        kind = events.COMPLETION_TYPE if completion else events.ERROR_TYPE
+        custom_id = event.custom_id
+        headers = events.final_headers(
+            kind, self._source, custom_id, event.generation, event.attempt, _source_of(publish),
+            traceparent.encode() if traceparent else None,
+        )  # fmt: skip
+        key = custom_id.encode() if custom_id else None
+        return await self._outputs.send(topic, key, event.model_dump_json().encode(), headers)
+
+    def _observe(self, publish: Publish) -> None:
+        event = publish.event
+        if isinstance(event, CompletionEvent):
+            model = str(event.message.get("model") or "unknown")
+            self._metrics.usage(model, "batch", dict(publish.usage or {}), event.cost_usd)
+            self._metrics.finished("batch", "completed")
+        else:
+            self._metrics.finished("batch", "errored", event.error.type)
+
+
+def _source_of(publish: Publish) -> SourceRecord:
+    event = publish.event
+    if isinstance(event, CompletionEvent):
+        # A completion carries no source; the headers only use it when custom_id is missing.
+        return SourceRecord(topic="", partition=0, offset=0)
+    return event.source

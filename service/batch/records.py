@@ -1,0 +1,189 @@
+"""The durable hand-off record of a submitted batch, and the fold that rebuilds open batches. Pure.
+
+A batch is written to ``TOPIC_BATCHES`` as one or more chunk records keyed ``<batch id>/<chunk>``
+(a 100,000-request batch with its params is far larger than Kafka's 1 MB default record size). Each
+chunk carries the batch id, the chunk count and the submission time, so a reader can tell a complete
+batch from one whose writer died half-way. A finished batch gets a tombstone per chunk key.
+
+The topic is compacted on a real cluster, but readers must not rely on that (the embedded broker never
+compacts): ``fold`` keeps the latest value per key and treats a tombstone as deletion.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, ValidationError
+
+from schemas import SourceRecord
+
+CHUNK_BYTES = 512 * 1024
+"""Target serialised size of one chunk record: well under Kafka's default ``message.max.bytes``."""
+
+_ENTRY_OVERHEAD = 160  # JSON keys, source offsets and punctuation around the params of one entry
+
+
+class Entry(BaseModel):
+    """One request of a batch: enough to publish its outcome, and to submit it again."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    custom_id: str
+    generation: int
+    attempt: int
+    source: SourceRecord
+    timestamp_ms: int
+    attributes: dict[str, str] = {}
+    traceparent: str | None = None
+    params: str
+    """Compact JSON of the Messages params, exactly as submitted (kept as text: a parsed dict per
+    request would cost several times the memory)."""
+
+    @property
+    def version(self) -> tuple[int, int]:
+        return (self.generation, self.attempt)
+
+    def request_bytes(self) -> int:
+        """Size of this request inside a create body: ``{"custom_id":"...","params":{...}},``."""
+        return len(self.custom_id) + len(self.params.encode()) + 28
+
+    def next_attempt(self) -> Entry:
+        return self.model_copy(update={"attempt": self.attempt + 1})
+
+
+class HandOffRecord(BaseModel):
+    """One chunk of a batch's hand-off record (topic ``claude.batches``, key ``<batch id>/<chunk>``)."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    batch_id: str
+    chunk: int
+    chunks: int
+    submitted_at: AwareDatetime
+    instance: str
+    entries: tuple[Entry, ...]
+
+    @property
+    def key(self) -> str:
+        return record_key(self.batch_id, self.chunk)
+
+
+@dataclass(frozen=True, slots=True)
+class OpenBatch:
+    """A submitted batch whose outcome has not been published yet."""
+
+    batch_id: str
+    submitted_at: datetime
+    instance: str
+    chunks: int
+    entries: tuple[Entry, ...]
+
+    @property
+    def keys(self) -> tuple[str, ...]:
+        return tuple(record_key(self.batch_id, i) for i in range(self.chunks))
+
+
+@dataclass(frozen=True, slots=True)
+class Folded:
+    """What a read of the whole topic says: complete open batches, and keys of broken ones."""
+
+    open: tuple[OpenBatch, ...]
+    broken: tuple[str, ...]  # chunk keys of batches with chunks missing or unreadable
+
+
+def record_key(batch_id: str, chunk: int) -> str:
+    return f"{batch_id}/{chunk}"
+
+
+def batch_of(key: str) -> str:
+    return key.rpartition("/")[0] or key
+
+
+def chunk_records(
+    batch_id: str,
+    entries: Sequence[Entry],
+    submitted_at: datetime,
+    instance: str,
+    max_bytes: int = CHUNK_BYTES,
+) -> list[HandOffRecord]:
+    """Split a batch's entries into chunk records of about ``max_bytes`` each (at least one entry)."""
+    groups: list[list[Entry]] = [[]]
+    size = 0
+    for entry in entries:
+        cost = entry.request_bytes() + _ENTRY_OVERHEAD + 2 * len(json.dumps(entry.attributes))
+        if groups[-1] and size + cost > max_bytes:
+            groups.append([])
+            size = 0
+        groups[-1].append(entry)
+        size += cost
+    return [
+        HandOffRecord(
+            batch_id=batch_id,
+            chunk=index,
+            chunks=len(groups),
+            submitted_at=submitted_at,
+            instance=instance,
+            entries=tuple(group),
+        )
+        for index, group in enumerate(groups)
+    ]
+
+
+def fold(records: Iterable[tuple[str, bytes | None]]) -> Folded:
+    """Latest value per key wins, a tombstone deletes; group chunks into batches, oldest first."""
+    latest: dict[str, bytes | None] = {}
+    for key, value in records:
+        latest[key] = value
+    by_batch: dict[str, list[tuple[str, bytes]]] = {}
+    for key, value in latest.items():
+        if value is not None:
+            by_batch.setdefault(batch_of(key), []).append((key, value))
+    opened: list[OpenBatch] = []
+    broken: list[str] = []
+    for batch_id, values in by_batch.items():
+        batch = _assemble(batch_id, [v for _, v in values])
+        if batch is None:
+            broken.extend(k for k, _ in values)
+        else:
+            opened.append(batch)
+    opened.sort(key=lambda b: b.submitted_at)
+    return Folded(tuple(opened), tuple(broken))
+
+
+def _assemble(batch_id: str, values: list[bytes]) -> OpenBatch | None:
+    try:
+        chunks = sorted((HandOffRecord.model_validate_json(v) for v in values), key=lambda r: r.chunk)
+    except ValidationError:
+        return None
+    expected = chunks[0].chunks
+    if [c.chunk for c in chunks] != list(range(expected)) or any(c.chunks != expected for c in chunks):
+        return None
+    first = chunks[0]
+    return OpenBatch(
+        batch_id=batch_id,
+        submitted_at=first.submitted_at,
+        instance=first.instance,
+        chunks=expected,
+        entries=tuple(e for c in chunks for e in c.entries),
+    )
+
+
+def superseded(batches: Iterable[OpenBatch]) -> dict[str, frozenset[str]]:
+    """Per batch, the custom_ids another open batch holds at a higher (generation, attempt).
+
+    After a crash between recording a resubmission and tombstoning the batch it came from, both are
+    open; the older one must then neither publish nor resubmit those requests again.
+    """
+    batches = list(batches)
+    best: dict[str, tuple[int, int]] = {}
+    for batch in batches:
+        for entry in batch.entries:
+            if entry.version > best.get(entry.custom_id, (-1, -1)):
+                best[entry.custom_id] = entry.version
+    return {
+        batch.batch_id: frozenset(e.custom_id for e in batch.entries if e.version < best[e.custom_id])
+        for batch in batches
+    }
