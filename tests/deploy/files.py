@@ -1,0 +1,121 @@
+"""Readers for the deployment files and for what the code really exports, shared by the deploy tests."""
+
+from __future__ import annotations
+
+import json
+import re
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+from prometheus_client.metrics import MetricWrapperBase
+
+from service.metrics import Metrics
+from service.settings import SECTIONS, env_name
+
+ROOT = Path(__file__).resolve().parents[2]
+CHART = ROOT / "helm" / "claude-kafka"
+DASHBOARD = CHART / "dashboards" / "claude-kafka.json"
+ALERTS = CHART / "files" / "alerts.yaml"
+COMPOSE = ROOT / "docker-compose.yml"
+COMPOSE_REAL_API = ROOT / "docker-compose.real-api.yml"
+PROMETHEUS = ROOT / "deploy" / "compose" / "prometheus.yml"
+
+# Set by the chart itself (from metrics.port, shutdownGraceSeconds and the Secret), never in `config`.
+CHART_MANAGED = frozenset(
+    {
+        "METRICS_PORT",
+        "SHUTDOWN_GRACE_SECONDS",
+        "ANTHROPIC_API_KEY",
+        "KAFKA_SASL_PASSWORD",
+        "KAFKA_SSL_PASSWORD",
+    }
+)
+METRIC_TOKEN = re.compile(r"\bclaude_kafka_\w+")
+# Labels Prometheus adds at scrape time, or that histograms carry.
+TARGET_LABELS = frozenset({"instance", "job", "le", "namespace", "pod"})
+
+
+def load_yaml(path: Path) -> Any:
+    return yaml.safe_load(path.read_text(encoding="utf-8"))
+
+
+@cache
+def setting_names() -> frozenset[str]:
+    """Every environment variable the settings tree reads."""
+    return frozenset(
+        env_name(section, field) for section in SECTIONS.values() for field in section.model_fields
+    )
+
+
+def setting_default(section: str, field: str) -> Any:
+    return SECTIONS[section].model_fields[field].default
+
+
+@cache
+def exported_metrics() -> dict[str, frozenset[str]]:
+    """Sample name -> label names, for every series name the Metrics class can expose.
+
+    Counters expose ``_total`` (and ``_created``), histograms ``_bucket``/``_sum``/``_count``, an Info
+    ``_info``; gauges their own name.
+    """
+    suffixes = {
+        "counter": ("_total", "_created"),
+        "histogram": ("_bucket", "_sum", "_count", "_created"),
+        "info": ("_info",),
+        "gauge": ("",),
+    }
+    metrics = Metrics()
+    names: dict[str, frozenset[str]] = {}
+    for collector in vars(metrics).values():
+        if isinstance(collector, MetricWrapperBase):
+            # _name/_type/_labelnames are the wrapper's only record of a family that has no child yet.
+            labels = frozenset(collector._labelnames)
+            for suffix in suffixes[collector._type]:
+                names[f"{collector._name}{suffix}"] = labels | ({"le"} if suffix == "_bucket" else set())
+    # Series that already have values (build info) carry their label names on the samples.
+    for family in metrics.registry.collect():
+        for sample in family.samples:
+            names[sample.name] = names.get(sample.name, frozenset()) | sample.labels.keys()
+    return names
+
+
+def dashboard() -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(DASHBOARD.read_text(encoding="utf-8"))
+    return data
+
+
+def dashboard_exprs() -> list[tuple[str, str]]:
+    """(where, PromQL) for every panel target and every query variable of the dashboard."""
+    found: list[tuple[str, str]] = []
+    for panel in dashboard()["panels"]:
+        for target in panel.get("targets", []):
+            found.append((f"panel {panel['title']!r}", target["expr"]))
+    for variable in dashboard()["templating"]["list"]:
+        if variable["type"] == "query":
+            query = variable["query"]
+            found.append(
+                (f"variable {variable['name']}", query["query"] if isinstance(query, dict) else query)
+            )
+    return found
+
+
+def alert_rules() -> list[dict[str, Any]]:
+    return [rule for group in load_yaml(ALERTS)["groups"] for rule in group["rules"]]
+
+
+def selector_labels(expr: str) -> list[tuple[str, str]]:
+    """(metric, label) for every label matcher written right after a metric name: ``m{label=~"..."}``."""
+    pairs = []
+    for metric, body in re.findall(r"\b(claude_kafka_\w+)\{([^}]*)\}", expr):
+        pairs.extend((metric, label) for label in re.findall(r"(\w+)\s*(?:=~|!~|!=|=)", body))
+    return pairs
+
+
+def grouping_labels(expr: str) -> set[str]:
+    """Labels named in ``by (...)`` / ``without (...)`` / ``on (...)`` clauses."""
+    labels: set[str] = set()
+    for group in re.findall(r"\b(?:by|without|on|ignoring)\s*\(([^)]*)\)", expr):
+        labels.update(name.strip() for name in group.split(",") if name.strip())
+    return labels
