@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from service.kafka.config import common_kwargs, producer_kwargs
 from service.settings import Settings
@@ -31,15 +31,26 @@ class Record:
 
 async def produce(
     settings: Settings, topic: str, items: Iterable[tuple[bytes | None, bytes]], **kw: Any
-) -> None:
-    """Send (key, value) pairs and wait until the broker acknowledged all of them."""
+) -> list[tuple[int, int]]:
+    """Send (key, value) pairs; wait for the broker's acks; return each record's (partition, offset)."""
     producer = AIOKafkaProducer(**producer_kwargs(settings.kafka))
     await producer.start()
     try:
         futures = [await producer.send(topic, value, key=key, **kw) for key, value in items]
-        await asyncio.gather(*futures)
+        metadata = await asyncio.gather(*futures)
     finally:
         await producer.stop()
+    return [(m.partition, m.offset) for m in metadata]
+
+
+async def committed_offsets(settings: Settings, topic: str, partitions: int) -> dict[int, int | None]:
+    """The consumer group's committed offsets, read without joining the group."""
+    consumer = AIOKafkaConsumer(**common_kwargs(settings.kafka), group_id=settings.kafka.group_id)
+    await consumer.start()
+    try:
+        return {p: await consumer.committed(TopicPartition(topic, p)) for p in range(partitions)}
+    finally:
+        await consumer.stop()
 
 
 class Collector:
@@ -74,6 +85,21 @@ class Collector:
                 raise AssertionError(f"condition not met within {within}s; {len(self.records)} records seen")
             await self.poll()
         return self.records
+
+    async def drain(self, within: float = 30.0) -> list[Record]:
+        """Poll until every partition of the topics has been read up to its current high watermark."""
+        deadline = time.monotonic() + within
+        while True:
+            await self.poll()
+            behind = []
+            for tp in self._consumer.assignment():
+                high = self._consumer.highwater(tp)
+                if high is None or await self._consumer.position(tp) < high:
+                    behind.append(tp)
+            if not behind:
+                return self.records
+            if time.monotonic() > deadline:
+                raise AssertionError(f"partitions not read to the end within {within}s: {behind}")
 
     def on(self, topic: str) -> list[Record]:
         return [r for r in self.records if r.topic == topic]

@@ -78,7 +78,7 @@ class PromptRunner:
                         type="attempts_exhausted",
                         message=f"{claude_failures} attempts failed; last: {exc.type}: {exc.message}",
                     )
-                    await self._publish_error(job, attempt + 1, detail, True)
+                    await self._publish_error(job, attempt, detail, True)
                     return
                 delay = attempt_delay(
                     claude_failures,

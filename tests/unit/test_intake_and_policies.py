@@ -51,7 +51,9 @@ def _prompt(**overrides: object) -> bytes:
         (_prompt(deadline=(NOW - timedelta(seconds=1)).isoformat()), "expired", "passed before start"),
     ],
 )
-def test_bad_records_are_rejected_with_a_reason(value: bytes | None, error_type: str, message_part: str) -> None:
+def test_bad_records_are_rejected_with_a_reason(
+    value: bytes | None, error_type: str, message_part: str
+) -> None:
     """Every intake rule turns a bad record into a rejection naming the cause; nothing is sent to the API."""
     decoded = decode_prompt(value, RULES, NOW)
     assert isinstance(decoded, Rejection)
@@ -74,7 +76,10 @@ def test_valid_prompt_within_deadline_passes() -> None:
 
 @pytest.mark.parametrize(
     ("raw", "expected"),
-    [(b"plain text", ("plain text", "utf-8")), (b"\xff\x00", (base64.b64encode(b"\xff\x00").decode(), "base64"))],
+    [
+        (b"plain text", ("plain text", "utf-8")),
+        (b"\xff\x00", (base64.b64encode(b"\xff\x00").decode(), "base64")),
+    ],
 )
 def test_original_bytes_are_kept_for_replay(raw: bytes, expected: tuple[str, str]) -> None:
     """UTF-8 input is carried as text, anything else as base64."""
@@ -92,12 +97,16 @@ def test_original_bytes_are_kept_for_replay(raw: bytes, expected: tuple[str, str
         ("some-other-model", {"input_tokens": 10, "output_tokens": 10}, False, None),
     ],
 )  # fmt: skip
-def test_cost_follows_the_price_table(model: str, usage: dict[str, int], batch: bool, cost: float | None) -> None:
+def test_cost_follows_the_price_table(
+    model: str, usage: dict[str, int], batch: bool, cost: float | None
+) -> None:
     """Longest-prefix price match, cache multipliers, half price in batch mode, None when unpriced."""
     assert PriceTable().cost_usd(model, usage, batch=batch) == cost
 
 
-@pytest.mark.parametrize(("attempt", "low", "high"), [(1, 0.25, 0.5), (2, 0.5, 1.0), (3, 1.0, 2.0), (10, 2.5, 5.0)])
+@pytest.mark.parametrize(
+    ("attempt", "low", "high"), [(1, 0.25, 0.5), (2, 0.5, 1.0), (3, 1.0, 2.0), (10, 2.5, 5.0)]
+)
 def test_backoff_grows_exponentially_with_jitter_up_to_the_cap(attempt: int, low: float, high: float) -> None:
     """Delays double per attempt, are jittered into the upper half, and stop growing at the cap."""
     rng = random.Random(1)

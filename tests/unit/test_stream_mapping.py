@@ -122,14 +122,26 @@ def _coalesce(events: list[tuple[float, dict[str, Any]]], window: float) -> list
     ("events", "expected_kinds"),
     [
         # Adjacent text deltas of one block inside the window merge into one.
-        ([(0.0, _delta(0, "text_delta", "text", "a")), (0.001, _delta(0, "text_delta", "text", "b"))], ["ab"]),
+        (
+            [(0.0, _delta(0, "text_delta", "text", "a")), (0.001, _delta(0, "text_delta", "text", "b"))],
+            ["ab"],
+        ),
         # Past the window a new merged delta starts.
-        ([(0.0, _delta(0, "text_delta", "text", "a")), (0.02, _delta(0, "text_delta", "text", "b"))], ["a", "b"]),
+        (
+            [(0.0, _delta(0, "text_delta", "text", "a")), (0.02, _delta(0, "text_delta", "text", "b"))],
+            ["a", "b"],
+        ),
         # Never across blocks.
-        ([(0.0, _delta(0, "text_delta", "text", "a")), (0.001, _delta(1, "text_delta", "text", "b"))], ["a", "b"]),
+        (
+            [(0.0, _delta(0, "text_delta", "text", "a")), (0.001, _delta(1, "text_delta", "text", "b"))],
+            ["a", "b"],
+        ),
         # Never across delta types.
         (
-            [(0.0, _delta(0, "thinking_delta", "thinking", "a")), (0.001, _delta(0, "text_delta", "text", "b"))],
+            [
+                (0.0, _delta(0, "thinking_delta", "thinking", "a")),
+                (0.001, _delta(0, "text_delta", "text", "b")),
+            ],
             ["a", "b"],
         ),
         # Tool input fragments merge too.
