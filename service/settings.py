@@ -35,10 +35,14 @@ class KafkaSettings(_Section):
     bootstrap_servers: str = Field("127.0.0.1:9092", description="Comma-separated host:port list.")
     group_id: str = Field("claude-kafka", description="Consumer group shared by all replicas.")
     client_id: str = Field("claude-kafka", description="Client id reported to the broker.")
-    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
-    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
-    sasl_username: str | None = None
-    sasl_password: SecretStr | None = None
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
+        "PLAINTEXT", description="PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL."
+    )
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = Field(
+        None, description="PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512; required with SASL."
+    )
+    sasl_username: str | None = Field(None, description="SASL user; required with SASL.")
+    sasl_password: SecretStr | None = Field(None, description="SASL password; required with SASL.")
     ssl_cafile: Path | None = Field(None, description="CA bundle to verify the brokers.")
     ssl_certfile: Path | None = Field(None, description="Client certificate (mutual TLS).")
     ssl_keyfile: Path | None = Field(None, description="Client private key (mutual TLS).")
@@ -46,11 +50,17 @@ class KafkaSettings(_Section):
     enable_idempotence: bool = Field(
         True, description="Idempotent producer. Off for the embedded broker, which does not support it."
     )
-    session_timeout_ms: int = Field(30_000, ge=1_000)
-    heartbeat_interval_ms: int = Field(3_000, ge=100)
-    max_poll_interval_ms: int = Field(300_000, ge=1_000)
+    session_timeout_ms: int = Field(
+        30_000, ge=1_000, description="A silent member leaves the group after this."
+    )
+    heartbeat_interval_ms: int = Field(3_000, ge=100, description="Group heartbeat period.")
+    max_poll_interval_ms: int = Field(
+        300_000, ge=1_000, description="Longest gap between polls (kept while paused)."
+    )
     linger_ms: int = Field(2, ge=0, description="Producer batching delay; small keeps delta latency low.")
-    compression_type: Literal["gzip", "snappy", "lz4", "zstd"] | None = None
+    compression_type: Literal["gzip", "snappy", "lz4", "zstd"] | None = Field(
+        None, description="Producer compression: gzip, snappy, lz4, zstd; empty = none."
+    )
 
     @model_validator(mode="after")
     def _sasl_needs_credentials(self) -> KafkaSettings:
@@ -84,7 +94,7 @@ class AnthropicSettings(_Section):
     base_url: str | None = Field(None, description="The SDK's own variable; points at the emulator in dev.")
     max_retries: int = Field(2, ge=0, description="SDK retries before the first event (honours retry-after).")
     timeout_seconds: float = Field(600.0, gt=0, description="Longest silence between stream chunks.")
-    connect_timeout_seconds: float = Field(5.0, gt=0)
+    connect_timeout_seconds: float = Field(5.0, gt=0, description="TCP connect timeout to the API.")
 
 
 class PipelineSettings(_Section):
@@ -94,10 +104,14 @@ class PipelineSettings(_Section):
     max_tokens_cap: int | None = Field(None, ge=1, description="Reject prompts asking for more.")
     max_attempts: int = Field(3, ge=1, le=20, description="Attempts per prompt for broken streams.")
     retry_backoff_seconds: float = Field(0.5, ge=0, description="First backoff between attempts.")
-    retry_backoff_max_seconds: float = Field(30.0, ge=0)
+    retry_backoff_max_seconds: float = Field(30.0, ge=0, description="Cap on the backoff between attempts.")
     delta_coalesce_ms: float = Field(0.0, ge=0, description="Merge adjacent deltas of a block; 0 = off.")
-    rebalance_grace_seconds: float = Field(10.0, ge=0)
-    shutdown_grace_seconds: float = Field(25.0, ge=0)
+    rebalance_grace_seconds: float = Field(
+        10.0, ge=0, description="On revocation, time in-flight prompts get to finish before cancel."
+    )
+    shutdown_grace_seconds: float = Field(
+        25.0, ge=0, description="On SIGTERM, time in-flight prompts get to finish before cancel."
+    )
     rate_limit_rpm: int = Field(0, ge=0, description="Client-side requests/minute; 0 = off.")
     rate_limit_tpm: int = Field(0, ge=0, description="Client-side tokens/minute; 0 = off.")
     service_instance: str = Field(default_factory=socket.gethostname, description="ce_source suffix.")
@@ -117,7 +131,9 @@ class BatchSettings(_Section):
 class ObservabilitySettings(_Section):
     metrics_port: int = Field(9464, ge=0, le=65_535, description="/metrics, /healthz, /readyz; 0 = off.")
     metrics_host: str = Field("0.0.0.0", description="Address the metrics listener binds.")
-    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        "INFO", description="DEBUG, INFO, WARNING or ERROR."
+    )
     log_format: Literal["auto", "json", "console"] = Field("auto", description="auto = console on a TTY.")
 
 
