@@ -38,3 +38,22 @@ bootstrap_option = click.option(
 
 def kafka_overrides(bootstrap_servers: str | None) -> dict[str, Any]:
     return {"bootstrap_servers": bootstrap_servers} if bootstrap_servers else {}
+
+
+EXIT_ERROR_EVENT = 1
+EXIT_TIMEOUT = 3
+EXIT_INTERRUPTED = 130
+
+
+class CliFailure(click.ClickException):
+    """A failure shown as one readable line with a hint, and an exit code scripts can rely on."""
+
+    def __init__(self, message: str, *, hint: str | None = None, exit_code: int = EXIT_CONFIG) -> None:
+        super().__init__(message)
+        self.hint = hint
+        # click declares exit_code per class; one failure type with a per-instance code reads better.
+        setattr(self, "exit_code", exit_code)  # noqa: B010
+
+    def show(self, file: Any = None) -> None:
+        hint = f" (hint: {self.hint})" if self.hint else ""
+        click.secho(f"claude-kafka: {self.message}{hint}", err=True, fg="red")

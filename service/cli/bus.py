@@ -1,0 +1,157 @@
+"""The CLI's Kafka edge: send prompts, follow the output topics. Adapters only; no rendering here."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.errors import KafkaConnectionError, KafkaError
+from pydantic import ValidationError
+
+from schemas import CompletionEvent, DeltaEvent, ErrorEvent, PromptEvent
+from service.cli.common import CliFailure
+from service.kafka.config import common_kwargs, producer_kwargs
+from service.settings import Settings
+
+Kind = Literal["delta", "completion", "error"]
+Event = DeltaEvent | CompletionEvent | ErrorEvent
+_MODELS: dict[Kind, type[Event]] = {"delta": DeltaEvent, "completion": CompletionEvent, "error": ErrorEvent}
+
+
+def quiet_client_logs() -> None:
+    """The CLI reports Kafka failures itself, as one line with a hint; aiokafka's own lines are noise."""
+    logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
+
+
+def unreachable(settings: Settings, exc: Exception) -> CliFailure:
+    return CliFailure(
+        f"cannot reach Kafka at {settings.kafka.bootstrap_servers} ({type(exc).__name__})",
+        hint="is a broker running? `claude-kafka dev` starts one; pass its address with -b HOST:PORT",
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class OutputRecord:
+    topic: str
+    kind: Kind
+    partition: int
+    offset: int
+    value: bytes
+
+    def decode(self) -> Event:
+        """The typed event; raises ``ValueError`` (pydantic's ``ValidationError``) on a foreign value."""
+        return _MODELS[self.kind].model_validate_json(self.value)
+
+    def json_line(self) -> str:
+        """The raw event with ``topic`` and ``kind`` in front, one line, for ``jq``."""
+        head: dict[str, Any] = {"topic": self.topic, "kind": self.kind}
+        try:
+            body = json.loads(self.value)
+        except ValueError:
+            return json.dumps({**head, "raw": self.value.decode("utf-8", "replace")})
+        return json.dumps({**head, **body} if isinstance(body, dict) else {**head, "value": body})
+
+
+class OutputFollower:
+    """Reads the delta, completion and error topics without a consumer group.
+
+    ``start()`` returns only once every partition's position is resolved, so an event produced after
+    it returns is never missed (``send --wait`` starts following before it sends).
+    """
+
+    def __init__(self, settings: Settings, *, from_beginning: bool = False) -> None:
+        self._settings = settings
+        topics = settings.topics
+        self._kinds: dict[str, Kind] = {
+            topics.deltas: "delta",
+            topics.completions: "completion",
+            topics.errors: "error",
+        }
+        self._from_beginning = from_beginning
+        quiet_client_logs()
+        self._consumer = AIOKafkaConsumer(
+            **common_kwargs(settings.kafka),
+            group_id=None,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest" if from_beginning else "latest",
+        )
+
+    async def start(self) -> None:
+        try:
+            await self._consumer.start()
+        except KafkaError as exc:
+            await self._consumer.stop()
+            raise unreachable(self._settings, exc) from exc
+        try:
+            existing = await self._consumer.topics()
+            missing = [topic for topic in self._kinds if topic not in existing]
+            if missing:
+                raise CliFailure(
+                    f"topic {missing[0]} does not exist on {self._settings.kafka.bootstrap_servers}",
+                    hint="create the topics with `claude-kafka topics create -b HOST:PORT`",
+                )
+            partitions = [
+                TopicPartition(topic, partition)
+                for topic in self._kinds
+                for partition in sorted(self._consumer.partitions_for_topic(topic) or ())
+            ]
+            self._consumer.assign(partitions)
+            if self._from_beginning:
+                await self._consumer.seek_to_beginning(*partitions)
+            else:
+                await self._consumer.seek_to_end(*partitions)
+            for tp in partitions:
+                await self._consumer.position(tp)
+        except BaseException:
+            await self._consumer.stop()
+            raise
+
+    async def poll(self, timeout_ms: int = 200) -> list[OutputRecord]:
+        batches = await self._consumer.getmany(timeout_ms=timeout_ms, max_records=2000)
+        records = [
+            OutputRecord(m.topic, self._kinds[m.topic], m.partition, m.offset, m.value or b"")
+            for messages in batches.values()
+            for m in messages
+        ]
+        # Within one fetch, deltas first: a completion read in the same poll then finds its text shown.
+        records.sort(key=lambda r: r.kind != "delta")
+        return records
+
+    async def stop(self) -> None:
+        await self._consumer.stop()
+
+
+def decode_or_none(record: OutputRecord) -> Event | None:
+    try:
+        return record.decode()
+    except ValidationError:
+        return None
+
+
+async def send_prompts(settings: Settings, prompts: Iterable[PromptEvent]) -> list[tuple[int, int]]:
+    """Publish prompts (key = custom_id) and wait for the broker's acks; ``[(partition, offset)]``."""
+    quiet_client_logs()
+    # One-off CLI sends gain nothing from idempotence, and the embedded broker refuses InitProducerId.
+    producer = AIOKafkaProducer(**{**producer_kwargs(settings.kafka), "enable_idempotence": False})
+    try:
+        await producer.start()
+    except (KafkaConnectionError, KafkaError) as exc:
+        await producer.stop()
+        raise unreachable(settings, exc) from exc
+    try:
+        futures = [
+            await producer.send(
+                settings.topics.prompts,
+                prompt.model_dump_json(exclude_none=True).encode(),
+                key=prompt.custom_id.encode(),
+            )
+            for prompt in prompts
+        ]
+        sent = [await future for future in futures]
+    finally:
+        await producer.stop()
+    return [(meta.partition, meta.offset) for meta in sent]

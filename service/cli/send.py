@@ -1,0 +1,239 @@
+"""``claude-kafka send``: publish one PromptEvent; with ``--wait``, stream its answer back.
+
+Exit codes: 0 completed (or sent, without ``--wait``), 1 an error event came back, 2 bad usage or
+configuration (including an unreachable broker), 3 ``--timeout`` passed without a final event.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+from pydantic import ValidationError
+
+from schemas import PromptEvent
+from service.cli import main
+from service.cli.common import (
+    EXIT_ERROR_EVENT,
+    EXIT_INTERRUPTED,
+    EXIT_TIMEOUT,
+    CliFailure,
+    bootstrap_option,
+    env_file_option,
+    kafka_overrides,
+    settings_or_exit,
+)
+from service.settings import Settings
+
+if TYPE_CHECKING:
+    from service.cli.bus import OutputFollower
+
+DEFAULT_MODEL = "claude-sonnet-4-5"
+DEFAULT_MAX_TOKENS = 1024
+
+
+def new_id(prefix: str = "cli") -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:12]}"
+
+
+def parse_attrs(values: tuple[str, ...]) -> dict[str, str]:
+    attrs: dict[str, str] = {}
+    for value in values:
+        key, sep, text = value.partition("=")
+        if not sep or not key:
+            raise CliFailure(f"--attr wants KEY=VALUE, got {value!r}", hint="e.g. --attr tenant=acme")
+        attrs[key] = text
+    return attrs
+
+
+def build_prompt(
+    *,
+    text: str | None,
+    raw_json: str | None,
+    model: str | None,
+    max_tokens: int | None,
+    system: str | None,
+    mode: str | None,
+    custom_id: str | None,
+    attrs: dict[str, str],
+) -> PromptEvent:
+    """The PromptEvent from a text or a JSON document (a PromptEvent or bare params); options win."""
+    document: dict[str, Any] = {}
+    if raw_json is not None:
+        try:
+            loaded = json.loads(raw_json)
+        except ValueError as exc:
+            raise CliFailure(f"--json is not valid JSON: {exc}") from None
+        if not isinstance(loaded, dict):
+            raise CliFailure("--json must be a JSON object (a PromptEvent or Messages API params)")
+        document = loaded if "params" in loaded else {"params": loaded}
+    params: dict[str, Any] = dict(document.get("params") or {})
+    if text is not None:
+        params["messages"] = [{"role": "user", "content": text}]
+    params.setdefault("model", DEFAULT_MODEL)
+    params.setdefault("max_tokens", DEFAULT_MAX_TOKENS)
+    overrides = {"model": model, "max_tokens": max_tokens, "system": system}
+    params.update({k: v for k, v in overrides.items() if v is not None})
+    document["params"] = params
+    document["custom_id"] = custom_id or document.get("custom_id") or new_id()
+    if mode is not None:
+        document["mode"] = mode
+    if attrs:
+        document["attributes"] = {**(document.get("attributes") or {}), **attrs}
+    try:
+        return PromptEvent.model_validate(document)
+    except ValidationError as exc:
+        first = exc.errors(include_url=False)[0]
+        where = ".".join(str(p) for p in first["loc"]) or "prompt"
+        raise CliFailure(
+            f"invalid prompt: {where}: {first['msg']}",
+            hint="see `claude-kafka send --help` and schemas/json/prompt_event.v1.json",
+        ) from None
+
+
+def read_text(prompt: str | None, file: Path | None) -> str | None:
+    if prompt is not None and file is not None:
+        raise CliFailure("give the prompt as an argument or with --file, not both")
+    if file is not None:
+        return sys.stdin.read() if str(file) == "-" else file.read_text(encoding="utf-8")
+    if prompt is not None:
+        return sys.stdin.read() if prompt == "-" else prompt
+    return None
+
+
+@main.command()
+@click.argument("prompt", required=False)
+@click.option("--file", "-f", type=click.Path(dir_okay=False, path_type=Path), help="Read the prompt text.")
+@click.option("--model", "-m", default=None, help=f"Model id (default {DEFAULT_MODEL}).")
+@click.option("--max-tokens", type=click.IntRange(min=1), default=None, help=f"Default {DEFAULT_MAX_TOKENS}.")
+@click.option("--system", default=None, help="System prompt.")
+@click.option("--mode", type=click.Choice(["stream", "batch"]), default=None, help="Default stream.")
+@click.option("--id", "custom_id", default=None, help="custom_id (default: a generated cli-... id).")
+@click.option("--attr", "attrs", multiple=True, metavar="KEY=VALUE", help="Attribute. Repeatable.")
+@click.option("--json", "raw_json", default=None, metavar="JSON|@FILE",
+              help="A full PromptEvent or Messages API params as JSON (@path, @- = stdin).")  # fmt: skip
+@click.option("--wait", "-w", is_flag=True, help="Follow this prompt: stream its text, then usage and cost.")
+@click.option("--timeout", default=120.0, show_default=True, help="Seconds --wait waits for the final event.")
+@bootstrap_option
+@env_file_option
+def send(
+    *,
+    prompt: str | None,
+    file: Path | None,
+    model: str | None,
+    max_tokens: int | None,
+    system: str | None,
+    mode: str | None,
+    custom_id: str | None,
+    attrs: tuple[str, ...],
+    raw_json: str | None,
+    wait: bool,
+    timeout: float,
+    bootstrap_servers: str | None,
+    env_file: Path,
+) -> None:
+    """Send one prompt to the prompts topic; prints its custom_id (with --wait: the answer).
+
+    The prompt comes from PROMPT, --file, stdin (when nothing else is given, or PROMPT is -), or
+    --json. With --wait the answer streams to stdout; thinking, usage and cost go to stderr.
+    Exit codes: 0 completed, 1 error event, 2 bad usage or config, 3 timeout.
+
+    \b
+    Examples:
+      claude-kafka send "Write a haiku about Kafka" -b 127.0.0.1:9092 --wait
+      echo "Summarise: ..." | claude-kafka send --attr tenant=acme --wait
+      claude-kafka send --json '{"custom_id":"q1","params":{"model":"claude-sonnet-4-5",
+          "max_tokens":256,"messages":[{"role":"user","content":"Hi"}]}}'
+    """
+    if raw_json is not None and raw_json.startswith("@"):
+        source = raw_json[1:]
+        raw_json = sys.stdin.read() if source == "-" else Path(source).read_text(encoding="utf-8")
+    text = read_text(prompt, file)
+    if text is None and raw_json is None:
+        if sys.stdin.isatty():
+            hint = 'claude-kafka send "your prompt" (or --file, stdin, --json)'
+            raise CliFailure("no prompt given", hint=hint)
+        text = sys.stdin.read()
+    event = build_prompt(
+        text=text, raw_json=raw_json, model=model, max_tokens=max_tokens, system=system, mode=mode,
+        custom_id=custom_id, attrs=parse_attrs(attrs),
+    )  # fmt: skip
+    settings = settings_or_exit(env_file, kafka=kafka_overrides(bootstrap_servers))
+    try:
+        code = asyncio.run(send_and_follow(settings, event, wait=wait, within=timeout))
+    except KeyboardInterrupt:
+        code = EXIT_INTERRUPTED
+    sys.exit(code)
+
+
+async def send_and_follow(settings: Settings, event: PromptEvent, *, wait: bool, within: float) -> int:
+    from service.cli.bus import OutputFollower, send_prompts
+
+    follower = OutputFollower(settings) if wait else None
+    if follower is not None:
+        await follower.start()  # positioned at the end before sending, so nothing is missed
+    try:
+        [(partition, offset)] = await send_prompts(settings, [event])
+        click.echo(
+            f"sent {event.custom_id} to {settings.topics.prompts} partition {partition} offset {offset}",
+            err=True,
+        )
+        if follower is None:
+            click.echo(event.custom_id)
+            return 0
+        return await stream_answer(follower, event.custom_id, within)
+    finally:
+        if follower is not None:
+            await follower.stop()
+
+
+async def stream_answer(follower: OutputFollower, custom_id: str, within: float) -> int:
+    """Print this request's text as it streams; return the exit code for its final event."""
+    from service.cli.bus import decode_or_none
+    from service.cli.reassemble import Board, Finished, Restarted, Status, TextAppended, ToolCalled, summary
+    from service.cli.render import tool_line
+
+    board = Board()
+    colour = sys.stderr.isatty()
+    last_kind = "text"
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        for record in await follower.poll():
+            event = decode_or_none(record)
+            if event is None or event.custom_id != custom_id:
+                continue
+            for update in board.apply(event):
+                match update:
+                    case TextAppended(_, "thinking", piece):
+                        click.secho(piece, err=True, nl=False, dim=True, italic=True, color=colour)
+                        last_kind = "thinking"
+                    case TextAppended(_, _, piece):
+                        if last_kind == "thinking":
+                            click.echo("\n", err=True)  # thinking (stderr) ends; the answer starts
+                            last_kind = "text"
+                        click.echo(piece, nl=False)
+                    case ToolCalled(_, name, value):
+                        click.echo(f"\n[{tool_line(name, value)}]")
+                    case Restarted(_, generation, attempt):
+                        click.secho(
+                            f"\n-- restarted (generation {generation}, attempt {attempt}); "
+                            "discard the partial text above --",
+                            err=True, fg="yellow", color=colour,
+                        )  # fmt: skip
+                    case Finished(request):
+                        click.echo("")
+                        ok = request.status is Status.COMPLETED
+                        click.secho(summary(request), err=True, fg="green" if ok else "red", color=colour)
+                        return 0 if ok else EXIT_ERROR_EVENT
+    click.secho(
+        f"claude-kafka: no final event for {custom_id} within {within:.0f} s "
+        f"(hint: is the service running? follow it later with `claude-kafka tail --id {custom_id}`)",
+        err=True, fg="red", color=colour,
+    )  # fmt: skip
+    return EXIT_TIMEOUT

@@ -1,0 +1,92 @@
+"""Run ``claude-kafka`` in a subprocess and read its output line by line, waiting on conditions."""
+
+from __future__ import annotations
+
+import os
+import queue
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import psutil
+
+
+class Cli:
+    """One ``python -m service ...`` child; its stdout and stderr are merged and read by a thread."""
+
+    def __init__(self, *args: str, cwd: Path, stdin: str | None = None) -> None:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("KAFKA_", "TOPIC_", "ANTHROPIC_"))}
+        env["PYTHONUNBUFFERED"] = "1"
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "service", *args],
+            cwd=cwd,
+            env=env,
+            stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        if stdin is not None and self.process.stdin is not None:
+            self.process.stdin.write(stdin)
+            self.process.stdin.close()
+        self.lines: list[str] = []
+        self._queue: queue.Queue[str | None] = queue.Queue()
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        assert self.process.stdout is not None
+        with self.process.stdout:
+            for line in self.process.stdout:
+                self._queue.put(line.rstrip("\n"))
+        self._queue.put(None)
+
+    def wait_for(self, pattern: str, within: float = 30.0) -> re.Match[str]:
+        """The first line (seen so far or arriving within ``within`` s) matching ``pattern``."""
+        regex = re.compile(pattern)
+        for line in self.lines:
+            if match := regex.search(line):
+                return match
+        deadline = time.monotonic() + within
+        while (left := deadline - time.monotonic()) > 0:
+            try:
+                line = self._queue.get(timeout=left)
+            except queue.Empty:
+                break
+            if line is None:
+                break
+            self.lines.append(line)
+            if match := regex.search(line):
+                return match
+        raise AssertionError(f"no line matching {pattern!r} within {within}s:\n" + "\n".join(self.lines))
+
+    def finish(self, within: float = 30.0) -> int:
+        """Wait for exit and collect the remaining output; the exit code."""
+        code = self.process.wait(within)
+        while (line := self._queue.get(timeout=5)) is not None:
+            self.lines.append(line)
+        return code
+
+    @property
+    def output(self) -> str:
+        return "\n".join(self.lines)
+
+    def descendants(self) -> list[psutil.Process]:
+        return psutil.Process(self.process.pid).children(recursive=True)
+
+    def interrupt(self) -> None:
+        self.process.send_signal(signal.SIGINT)
+
+    def kill(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+
+
+def gone(processes: list[psutil.Process], within: float = 10.0) -> bool:
+    """True once every process has exited (zombies reaped or not) within ``within`` s."""
+    _, alive = psutil.wait_procs(processes, timeout=within)
+    return not [p for p in alive if p.status() != psutil.STATUS_ZOMBIE]
