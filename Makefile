@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-dev
 
-.PHONY: run test lint typecheck unit schemas schemas-check bench bench-quick clean venv
+.PHONY: run test lint typecheck unit schemas schemas-check bench bench-quick clean venv docs
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -42,3 +42,6 @@ bench-quick: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
+
+docs: $(STAMP)
+	$(BIN)/python -m service.configdoc

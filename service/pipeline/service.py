@@ -229,6 +229,9 @@ class StreamingPipeline:
         with contextlib.suppress(KafkaError):  # logged in _commit; the new owner redoes the rest
             await self._commit(only=revoked)
         self._book.forget(revoked)
+        for topic, partition in revoked:  # the new owner reports these; a stale value would mislead
+            with contextlib.suppress(KeyError):
+                self._metrics.lag.remove(topic, str(partition))
         log.info(
             "partitions revoked",
             extra={"partitions": len(revoked), "finished": finished, "cancelled": cancelled},
