@@ -2,24 +2,23 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import signal
 import time
-from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from schemas import CompletionEvent, DeltaEvent, ErrorEvent
 from service.kafka.topics import create_topics
 from service.pipeline.intake import original_text
-from tests.kafkautil import Collector, Record, committed_offsets, produce
+from tests.kafkautil import Collector, produce
+from tests.reconcile import check_outputs, final_ids, finals, last_offsets, wait_committed
 from tests.services import ServiceProcess, prompt
 
 pytestmark = pytest.mark.integration
 
+TRACEPARENT = b"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
 WEATHER_TOOL = {
     "name": "get_weather",
     "description": "Current weather for a city",
@@ -29,76 +28,6 @@ WEATHER_TOOL = {
         "required": ["city"],
     },
 }
-
-
-def finals(records: list[Record], topics: Any) -> list[Record]:
-    return [r for r in records if r.topic in (topics.completions, topics.errors)]
-
-
-def final_ids(topics: Any) -> Any:
-    return lambda records: {r.json()["custom_id"] for r in finals(records, topics)}
-
-
-def check_outputs(records: list[Record], topics: Any, expected_ids: set[str]) -> dict[str, dict[str, Any]]:
-    """Per custom_id: the final event of the highest (generation, attempt), deltas checked against it."""
-    deltas: dict[tuple[str, int, int], list[DeltaEvent]] = defaultdict(list)
-    for r in records:
-        if r.topic == topics.deltas:
-            event = DeltaEvent.model_validate_json(r.value or b"")
-            assert r.key == event.custom_id.encode()
-            deltas[(event.custom_id, event.generation, event.attempt)].append(event)
-    by_id: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for r in finals(records, topics):
-        document = r.json()
-        (CompletionEvent if r.topic == topics.completions else ErrorEvent).model_validate(document)
-        document["_topic"] = r.topic
-        by_id[document["custom_id"]].append(document)
-    assert set(by_id) == expected_ids
-    last: dict[str, dict[str, Any]] = {}
-    for custom_id, outcomes in by_id.items():
-        ranked = sorted(outcomes, key=lambda d: (d["generation"], d["attempt"]))
-        # Exactly one final event per (generation, attempt); repeats only under a higher pair.
-        assert len({(d["generation"], d["attempt"]) for d in ranked}) == len(ranked)
-        final = ranked[-1]
-        last[custom_id] = final
-        if final["_topic"] != topics.completions:
-            continue
-        events = sorted(deltas[(custom_id, final["generation"], final["attempt"])], key=lambda e: e.seq)
-        assert [e.seq for e in events] == list(range(len(events))), f"{custom_id}: seq has gaps"
-        assert events[0].event["type"] == "message_start" and events[-1].event["type"] == "message_stop"
-        text = "".join(
-            e.event["delta"].get("text", "") for e in events if e.event["type"] == "content_block_delta"
-        )
-        message = final["message"]
-        assert text == "".join(b.get("text", "") for b in message["content"] if b["type"] == "text")
-        for index, block in enumerate(message["content"]):
-            if block["type"] == "tool_use":
-                partial = "".join(
-                    e.event["delta"].get("partial_json", "")
-                    for e in events
-                    if e.event["type"] == "content_block_delta" and e.event["index"] == index
-                )
-                assert json.loads(partial) == block["input"]
-    return last
-
-
-async def wait_committed(settings: Any, positions: dict[int, int], within: float = 30.0) -> None:
-    """Wait until the group's committed offset of each partition reaches one past its last prompt."""
-    deadline = time.monotonic() + within
-    while True:
-        committed = await committed_offsets(settings, settings.topics.prompts, settings.topics.partitions)
-        if all(committed.get(p) == o for p, o in positions.items()):
-            return
-        if time.monotonic() > deadline:
-            raise AssertionError(f"committed {committed}, expected {positions}")
-        await asyncio.sleep(0.2)
-
-
-def last_offsets(placed: list[tuple[int, int]]) -> dict[int, int]:
-    out: dict[int, int] = {}
-    for partition, offset in placed:
-        out[partition] = max(out.get(partition, 0), offset + 1)
-    return out
 
 
 async def test_thousand_prompts_across_two_instances_each_end_once(
@@ -270,11 +199,18 @@ async def test_poison_records_go_to_the_errors_topic_with_their_bytes(
     topics = settings.topics
     with ServiceProcess(settings, tmp_path / "service.log") as service:
         service.wait_ready()
-        placed = await produce(settings, topics.prompts, records)
+        placed = await produce(settings, topics.prompts, records, headers=[("traceparent", TRACEPARENT)])
         async with Collector(settings, [topics.completions, topics.errors]) as collector:
             await collector.until(lambda r: len(r) >= len(records), within=60)
             await wait_committed(settings, last_offsets(placed))
         assert service.get("/healthz")[0] == 200
+    for record in collector.records:  # CloudEvents binary-mode headers, and the trace carried through
+        assert record.headers["traceparent"] == TRACEPARENT
+        assert record.headers["ce_specversion"] == b"1.0"
+        assert record.headers["content-type"] == b"application/json"
+        kind = "completion" if record.topic == topics.completions else "error"
+        assert record.headers["ce_type"] == f"com.anthropic.claude-kafka.{kind}.v1".encode()
+        assert {"ce_id", "ce_source", "ce_time"} <= set(record.headers)
     errors = [r.json() for r in collector.on(topics.errors)]
     completions = {r.json()["custom_id"] for r in collector.on(topics.completions)}
     assert completions == {f"good{i}" for i in range(6)}
