@@ -9,13 +9,22 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from dataclasses import dataclass
 from datetime import datetime
 
 from pydantic import ValidationError
+from pydantic_core import PydanticSerializationError
 
 from schemas import ErrorDetail, PromptEvent
 from service.settings import PipelineSettings
+
+# A \uD800-\uDFFF escape: JSON allows it, but a lone one decodes to a str that cannot be encoded to
+# UTF-8 again, so the SDK's request (and our own events) would fail on it after intake.
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+# pydantic serialises at most ~250 levels deep (json.loads takes ~1000), and the batch path serialises
+# params: only a record with this many brackets can be that deep, so only those pay for a trial run.
+_DEEP_BRACKETS = 200
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,13 +74,34 @@ def decode_prompt(value: bytes | None, rules: PipelineSettings, now: datetime) -
         document = json.loads(text)
     except (json.JSONDecodeError, RecursionError) as exc:
         return Rejection(ErrorDetail(type="invalid_json", message=f"record is not JSON: {exc}"))
+    if _SURROGATE_ESCAPE.search(text) and not _encodable(document):
+        message = "record has a lone surrogate escape (\\ud800-\\udfff)"
+        return Rejection(ErrorDetail(type="invalid_encoding", message=message))
     try:
         prompt = PromptEvent.model_validate(document)
     except ValidationError as exc:
         return Rejection(ErrorDetail(type="invalid_prompt", message=describe_validation(exc)))
     except RecursionError:
         return Rejection(ErrorDetail(type="invalid_prompt", message="record is nested too deeply"))
+    if text.count("[") + text.count("{") > _DEEP_BRACKETS and not _serialisable(prompt):
+        return Rejection(ErrorDetail(type="invalid_prompt", message="record is nested too deeply"))
     return check_rules(prompt, rules, now)
+
+
+def _encodable(document: object) -> bool:
+    try:
+        json.dumps(document, ensure_ascii=False).encode("utf-8")
+    except (UnicodeEncodeError, RecursionError):
+        return False
+    return True
+
+
+def _serialisable(prompt: PromptEvent) -> bool:
+    try:
+        prompt.model_dump_json()
+    except PydanticSerializationError:
+        return False
+    return True
 
 
 def check_rules(prompt: PromptEvent, rules: PipelineSettings, now: datetime) -> PromptEvent | Rejection:
