@@ -7,17 +7,22 @@ at once (exit code 130), as with uvicorn.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import signal
 
 from service.batch import BatchCoordinator
 from service.health import HealthServer
+from service.kafka.bootstrap import bootstrap_problem
 from service.metrics import Metrics
+from service.pipeline.backoff import attempt_delay
 from service.pipeline.service import StreamingPipeline
 from service.settings import Settings
 
 log = logging.getLogger(__name__)
+
+BOOTSTRAP_BACKOFF = (1.0, 30.0)  # first and longest wait between start-up attempts to reach Kafka
 
 
 class Runner:
@@ -40,6 +45,7 @@ class Runner:
             else None
         )
         self._signals = 0
+        self._stop = asyncio.Event()
 
     def install_signal_handlers(self) -> None:
         loop = asyncio.get_running_loop()
@@ -52,6 +58,7 @@ class Runner:
             log.warning("second signal: exiting now")
             os._exit(130)
         log.info("signal received, draining", extra={"signal": sig.name})
+        self._stop.set()
         self.pipeline.request_stop()
 
     async def serve(self) -> None:
@@ -61,6 +68,8 @@ class Runner:
             log.info("metrics listening", extra={"port": self.health.port})
         batches_started = False
         try:
+            if not await self._wait_for_kafka():
+                return
             await self.batches.start()
             batches_started = True
             await self.pipeline.start()
@@ -80,3 +89,23 @@ class Runner:
             if self.health is not None:
                 await self.health.stop()
             log.info("stopped")
+
+    async def _wait_for_kafka(self) -> bool:
+        """Retry until a bootstrap server answers (readiness stays false meanwhile); False on a signal."""
+        failures = 0
+        kafka = self.settings.kafka
+        while (problem := await bootstrap_problem(kafka)) is not None:
+            failures += 1
+            delay = attempt_delay(failures, *BOOTSTRAP_BACKOFF)
+            log.warning(
+                "kafka not reachable, retrying",
+                extra={"bootstrap_servers": kafka.bootstrap_servers, "reason": problem,
+                       "attempt": failures, "retry_in_seconds": round(delay, 1)},
+            )  # fmt: skip
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), delay)
+            if self._stop.is_set():
+                return False
+        if failures:
+            log.info("kafka reachable", extra={"attempts": failures + 1})
+        return True
