@@ -37,7 +37,8 @@ async def test_ten_thousand_prompts_become_three_batches_with_one_final_event_ea
     make_settings: Any, emu: Emulator
 ) -> None:
     """10,000 batch prompts with BATCH_MAX_REQUESTS=4000 are three API batches; each gets one event."""
-    settings = batch_settings(make_settings, emu.base_url, max_requests=4000)
+    # The wait bound must outlast the intake of 4000 prompts, so that the count bound decides.
+    settings = batch_settings(make_settings, emu.base_url, max_requests=4000, max_wait_seconds=4.0)
     ids = [f"bulk-{i:05d}" for i in range(10_000)]
     await produce(settings, settings.topics.prompts, (batch_prompt(i) for i in ids))
     async with (
