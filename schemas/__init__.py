@@ -10,6 +10,7 @@ fields. Renaming, removing or retyping a field is a new major version with a new
 
 from schemas.events import (
     CUSTOM_ID_PATTERN,
+    Callback,
     CompletionEvent,
     DeltaEvent,
     ErrorDetail,
@@ -23,6 +24,7 @@ from schemas.events import (
 
 __all__ = [
     "CUSTOM_ID_PATTERN",
+    "Callback",
     "CompletionEvent",
     "DeltaEvent",
     "ErrorDetail",

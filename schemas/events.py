@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictInt, StrictStr
 
@@ -81,6 +81,35 @@ class PromptParams(BaseModel):
     )
 
 
+CallbackKind = Literal["completion", "error"]
+CALLBACK_KINDS: tuple[CallbackKind, ...] = ("completion", "error")
+
+
+class Callback(_Frozen):
+    """Where to POST the prompt's final event, signed per Standard Webhooks (see docs/callbacks.md).
+
+    Added in contract v1 as an optional field (a compatible change). Delivery is an extra: the Kafka
+    outputs stay the source of truth.
+    """
+
+    url: StrictStr = Field(
+        min_length=1,
+        max_length=2048,
+        pattern=r"^[Hh][Tt][Tt][Pp][Ss]?://",
+        description="Receiver URL; must be HTTPS and on the operator's CALLBACK_ALLOWED_HOSTS list.",
+        examples=["https://hooks.acme.example/claude"],
+    )
+    events: list[CallbackKind] = Field(
+        default_factory=lambda: list(CALLBACK_KINDS),
+        min_length=1,
+        description="Which outcomes to send: `completion`, `error` (default both).",
+        examples=[["completion", "error"]],
+    )
+
+
+CALLBACK_DESCRIPTION = "Optional HTTP callback for the final outcome, copied from the prompt (see Callback)."
+
+
 class PromptEvent(BaseModel):
     """A request for Claude (topic ``claude.prompts``).
 
@@ -103,6 +132,10 @@ class PromptEvent(BaseModel):
                     "mode": "stream",
                     "attributes": {"tenant": "acme"},
                     "deadline": "2026-11-25T18:00:00Z",
+                    "callback": {
+                        "url": "https://hooks.acme.example/claude",
+                        "events": ["completion", "error"],
+                    },
                 }
             ]
         },
@@ -121,6 +154,7 @@ class PromptEvent(BaseModel):
         description="RFC 3339 time; a prompt not started by then gets an `expired` error and no API call.",
         examples=["2026-11-25T18:00:00Z"],
     )
+    callback: Callback | None = Field(default=None, description=CALLBACK_DESCRIPTION)
 
 
 class DeltaEvent(_Frozen):
@@ -214,6 +248,7 @@ class CompletionEvent(_Frozen):
         examples=[0.000168],
     )
     attributes: Attributes
+    callback: Callback | None = Field(default=None, description=CALLBACK_DESCRIPTION)
 
 
 class ErrorDetail(_Frozen):
@@ -221,8 +256,8 @@ class ErrorDetail(_Frozen):
         description=(
             "Machine-readable cause: `invalid_encoding`, `invalid_json`, `invalid_prompt`, "
             "`prompt_too_large`, `model_not_allowed`, `max_tokens_exceeded`, `expired`, "
-            "`attempts_exhausted`, or the API's own error type (`invalid_request_error`, "
-            "`overloaded_error`, ...)."
+            "`attempts_exhausted`, `callback_failed`, `callback_refused`, or the API's own error type "
+            "(`invalid_request_error`, `overloaded_error`, ...)."
         ),
         examples=["invalid_prompt"],
     )
@@ -277,3 +312,12 @@ class ErrorEvent(_Frozen):
     )
     attributes: Attributes
     occurred_at: datetime | None = Field(default=None, description="When the failure was decided.")
+    callback: Callback | None = Field(default=None, description=CALLBACK_DESCRIPTION)
+    origin: Literal["callback"] | None = Field(
+        default=None,
+        description=(
+            "Null for pipeline outcomes; `callback` when the callback dispatcher could not deliver the "
+            "outcome in `original` (error types `callback_failed`, `callback_refused`)."
+        ),
+        examples=[None],
+    )

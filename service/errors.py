@@ -6,7 +6,8 @@
     ├── ClaudeError            the Claude API or the stream failed (translated from the SDK)
     │   ├── ClaudeRetryable    worth another attempt (overload, rate limit, cut stream, 5xx)
     │   └── ClaudeFatal        the request itself is wrong (400, 401, 403, 404, 413)
-    └── KafkaError             the broker failed (translated from aiokafka)
+    ├── KafkaError             the broker failed (translated from aiokafka)
+    └── CallbackRefused        a callback destination is not allowed; no request is made
 
 SDK and aiokafka exceptions are translated at the adapters; the pipeline only sees these.
 """
@@ -71,3 +72,13 @@ class ClaudeFatal(ClaudeError):
 
 class KafkaError(ClaudeKafkaError):
     type = "kafka_error"
+
+
+class CallbackRefused(ClaudeKafkaError):
+    """A callback URL or the address it resolves to is not allowed; ``reason`` is a metric label."""
+
+    type = "callback_refused"
+
+    def __init__(self, message: str, *, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason

@@ -119,6 +119,35 @@ class PipelineSettings(_Section):
     _split = field_validator("allowed_models", mode="before")(_split_commas)
 
 
+class CallbackSettings(_Section):
+    model_config = SettingsConfigDict(env_prefix="CALLBACK_")
+
+    allowed_hosts: CommaList = Field(
+        (), description="Callback hosts allowed: exact names or `*.domain`; empty = callbacks off."
+    )
+    allow_http: bool = Field(False, description="Allow `http://` callback URLs (development only).")
+    allow_private: bool = Field(
+        False, description="Allow loopback, private and link-local addresses (development only)."
+    )
+    signing_secret: SecretStr | None = Field(
+        None, description="Standard Webhooks secret, `whsec_` + base64 (or raw text); required to run."
+    )
+    group_id: str = Field("claude-kafka-callbacks", description="Consumer group of `claude-kafka callbacks`.")
+    max_attempts: int = Field(8, ge=1, le=100, description="HTTP attempts per delivery.")
+    max_age_seconds: float = Field(3600.0, gt=0, description="No attempt starts later than this.")
+    backoff_seconds: float = Field(1.0, ge=0, description="First backoff (then doubling, jittered).")
+    backoff_max_seconds: float = Field(300.0, ge=0, description="Backoff cap (Retry-After may exceed it).")
+    connect_timeout_seconds: float = Field(5.0, gt=0, description="TCP and TLS connect timeout per attempt.")
+    read_timeout_seconds: float = Field(15.0, gt=0, description="Longest wait for response data.")
+    max_concurrency: int = Field(64, ge=1, description="HTTP requests in flight at once.")
+    per_host_limit: int = Field(8, ge=1, description="Concurrent connections per receiver host.")
+    max_in_flight: int = Field(1_000, ge=1, description="Deliveries (retries included) before pausing.")
+    follow_redirects: bool = Field(False, description="Follow up to 5 307/308s, each checked like the URL.")
+    gone_ttl_seconds: float = Field(3600.0, ge=0, description="After a 410, the URL fails at once this long.")
+
+    _split = field_validator("allowed_hosts", mode="before")(_split_commas)
+
+
 class BatchSettings(_Section):
     model_config = SettingsConfigDict(env_prefix="BATCH_")
 
@@ -135,14 +164,6 @@ class ObservabilitySettings(_Section):
         "INFO", description="DEBUG, INFO, WARNING or ERROR."
     )
     log_format: Literal["auto", "json", "console"] = Field("auto", description="auto = console on a TTY.")
-    metrics_tenant_labels: CommaList = Field(
-        (), description="Prompt attribute keys whose value becomes a `tenant` metric label; empty = no label."
-    )
-    metrics_tenant_limit: int = Field(
-        50, ge=1, le=10_000, description="Distinct tenant label values kept; later ones count as `other`."
-    )
-
-    _split = field_validator("metrics_tenant_labels", mode="before")(_split_commas)
 
 
 class Settings(BaseModel):
@@ -155,6 +176,7 @@ class Settings(BaseModel):
     anthropic: AnthropicSettings
     pipeline: PipelineSettings
     batch: BatchSettings
+    callbacks: CallbackSettings
     observability: ObservabilitySettings
 
 
@@ -164,6 +186,7 @@ SECTIONS: dict[str, type[_Section]] = {
     "anthropic": AnthropicSettings,
     "pipeline": PipelineSettings,
     "batch": BatchSettings,
+    "callbacks": CallbackSettings,
     "observability": ObservabilitySettings,
 }
 
@@ -202,18 +225,6 @@ def _describe(section: type[_Section], exc: ValidationError) -> list[str]:
         else:
             lines.append(f"{name}: {message}{shown if not isinstance(error['input'], dict) else ''}")
     return lines
-
-
-def secret_values(settings: Settings) -> tuple[str, ...]:
-    """The plain values of every secret setting, for the log redaction filter."""
-    values = []
-    for name in SECTIONS:
-        current = getattr(settings, name)
-        for field in type(current).model_fields:
-            value = getattr(current, field)
-            if isinstance(value, SecretStr) and value.get_secret_value():
-                values.append(value.get_secret_value())
-    return tuple(values)
 
 
 def masked(settings: Settings) -> dict[str, dict[str, Any]]:

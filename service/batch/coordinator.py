@@ -64,6 +64,7 @@ def entry_of(job: events.Job) -> Entry:
         timestamp_ms=job.timestamp_ms,
         attributes=prompt.attributes,
         traceparent=job.traceparent.decode() if job.traceparent else None,
+        callback=prompt.callback,
         params=prompt.params.model_dump_json(),
     )
 

@@ -18,7 +18,7 @@ from datetime import datetime
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, ValidationError
 
-from schemas import SourceRecord
+from schemas import Callback, SourceRecord
 
 CHUNK_BYTES = 512 * 1024
 """Target serialised size of one chunk record: well under Kafka's default ``message.max.bytes``."""
@@ -38,6 +38,7 @@ class Entry(BaseModel):
     timestamp_ms: int
     attributes: dict[str, str] = {}
     traceparent: str | None = None
+    callback: Callback | None = None
     params: str
     """Compact JSON of the Messages params, exactly as submitted (kept as text: a parsed dict per
     request would cost several times the memory)."""

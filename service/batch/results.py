@@ -63,6 +63,7 @@ def outcome(
             timings=timings(entry, submitted_at, now),
             cost_usd=prices.cost_usd(model, usage, batch=True),
             attributes=entry.attributes,
+            callback=entry.callback,
         )
         return Publish(event, "completed", usage)
     if result is not None and kind == "errored":
@@ -98,12 +99,14 @@ def timings(entry: Entry, submitted_at: datetime, now: datetime) -> Timings:
 
 def error_event(entry: Entry, detail: ErrorDetail, *, retryable: bool) -> ErrorEvent:
     """The ErrorEvent for a batch request; ``original`` is the prompt rebuilt from the entry."""
-    original = {
+    original: dict[str, Any] = {
         "custom_id": entry.custom_id,
         "params": json.loads(entry.params),
         "mode": Mode.BATCH.value,
         "attributes": entry.attributes,
     }
+    if entry.callback is not None:
+        original["callback"] = entry.callback.model_dump(mode="json")
     return ErrorEvent(
         custom_id=entry.custom_id,
         generation=entry.generation,
@@ -115,4 +118,5 @@ def error_event(entry: Entry, detail: ErrorDetail, *, retryable: bool) -> ErrorE
         original=json.dumps(original, separators=(",", ":"), ensure_ascii=False),
         attributes=entry.attributes,
         occurred_at=datetime.now(UTC),
+        callback=entry.callback,
     )

@@ -25,12 +25,9 @@ def run(bootstrap_servers: str | None, env_file: Path) -> None:
     """
     from service import logs
     from service.runner import Runner
-    from service.settings import secret_values
 
     settings = settings_or_exit(env_file, kafka=kafka_overrides(bootstrap_servers))
-    logs.configure(
-        settings.observability.log_level, settings.observability.log_format, secret_values(settings)
-    )
+    logs.configure(settings.observability.log_level, settings.observability.log_format)
 
     async def serve() -> None:
         runner = Runner(settings)

@@ -38,6 +38,7 @@ def completion(
         timings=timings,
         cost_usd=cost,
         attributes=job.prompt.attributes,
+        callback=job.prompt.callback,
     )
 
 
@@ -65,6 +66,7 @@ def error(
         original_encoding=encoding,
         attributes=prompt.attributes if prompt else {},
         occurred_at=datetime.now(UTC),
+        callback=prompt.callback if prompt else None,
     )
 
 

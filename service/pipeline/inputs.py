@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
@@ -17,7 +17,6 @@ from aiokafka.errors import KafkaError as AIOKafkaError
 
 from service.errors import KafkaError
 from service.kafka.config import consumer_kwargs
-from service.kafka.probe import metadata_answer
 from service.metrics import Metrics
 from service.settings import KafkaSettings
 
@@ -60,13 +59,13 @@ class Inputs:
     def __init__(
         self,
         kafka: KafkaSettings,
-        topic: str,
+        topic: str | Sequence[str],
         metrics: Metrics,
         on_revoked: PartitionsCallback,
         on_assigned: PartitionsCallback,
     ) -> None:
         self._consumer = AIOKafkaConsumer(**consumer_kwargs(kafka))
-        self._topic = topic
+        self._topics = [topic] if isinstance(topic, str) else list(topic)
         self._metrics = metrics
         self._on_revoked = on_revoked
         self._on_assigned = on_assigned
@@ -77,7 +76,7 @@ class Inputs:
 
     async def start(self) -> None:
         await self._consumer.start()
-        self._consumer.subscribe([self._topic], listener=_Listener(self))
+        self._consumer.subscribe(self._topics, listener=_Listener(self))
         self.started = True
 
     async def stop(self) -> None:
@@ -114,8 +113,10 @@ class Inputs:
             for messages in batches.values()
             for m in messages
         ]
-        if records:
-            self._metrics.consumed.labels(self._topic).inc(len(records))
+        for topic in self._topics:
+            count = sum(1 for r in records if r.topic == topic)
+            if count:
+                self._metrics.consumed.labels(topic).inc(count)
         return records
 
     def pause(self) -> None:
@@ -136,17 +137,6 @@ class Inputs:
             raise KafkaError(f"commit failed: {exc!r}") from exc
         self._metrics.commit_latency.observe(time.monotonic() - started)
         self.committed.update(positions)
-
-    @property
-    def in_group(self) -> bool:
-        """A member of the group (with partitions, or idle with none) whose coordinator is known."""
-        return self.joined and self._consumer._coordinator.coordinator_id is not None
-
-    async def reachable(self, within: float) -> str | None:
-        """``None`` while the consumer's connections get answers from the cluster, else why not."""
-        if not self.started:
-            return "consumer not started"
-        return await metadata_answer(self._consumer._client, within)
 
     def lag(self) -> dict[Partition, int]:
         """High watermark (as reported by fetches) minus the committed offset, per assigned partition.

@@ -1,0 +1,72 @@
+"""Lifecycle of ``claude-kafka callbacks``: build -> start -> run -> drain -> stop, a log line per phase.
+
+The same shape as ``service.runner``: signal handlers only set a flag; a second signal exits at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+
+from aiohttp.abc import AbstractResolver
+
+from service.callbacks.dispatcher import CallbackDispatcher
+from service.health import HealthServer
+from service.metrics import Metrics
+from service.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+class CallbacksRunner:
+    def __init__(
+        self, settings: Settings, metrics: Metrics | None = None, resolver: AbstractResolver | None = None
+    ) -> None:
+        self.settings = settings
+        self.metrics = metrics or Metrics()
+        self.dispatcher = CallbackDispatcher(settings, self.metrics, resolver)
+        observability = settings.observability
+        self.health = (
+            HealthServer(
+                self.metrics.registry,
+                self.dispatcher.ready,
+                observability.metrics_host,
+                observability.metrics_port,
+            )
+            if observability.metrics_port
+            else None
+        )
+        self._signals = 0
+
+    def install_signal_handlers(self) -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, self._on_signal, sig)
+
+    def _on_signal(self, sig: signal.Signals) -> None:
+        self._signals += 1
+        if self._signals > 1:
+            log.warning("second signal: exiting now")
+            os._exit(130)
+        log.info("signal received, draining", extra={"signal": sig.name})
+        self.dispatcher.request_stop()
+
+    async def serve(self) -> None:
+        log.info("starting callbacks", extra={"group": self.settings.callbacks.group_id})
+        if self.health is not None:
+            await self.health.start()
+            log.info("metrics listening", extra={"port": self.health.port})
+        try:
+            await self.dispatcher.start()
+            topics = self.settings.topics
+            log.info("delivering callbacks", extra={"topics": [topics.completions, topics.errors]})
+            await self.dispatcher.run()
+            await self.dispatcher.drain(self.settings.pipeline.shutdown_grace_seconds)
+        finally:
+            log.info("stopping")
+            await self.dispatcher.stop()
+            if self.health is not None:
+                await self.health.stop()
+            log.info("stopped")
