@@ -1,7 +1,10 @@
-"""Logging set-up: JSON lines (or a console format on a TTY), context fields from ``extra=``.
+"""Logging set-up: JSON lines (or a console format on a TTY), context fields from ``extra=`` and ``bind``.
 
-Prompt or completion text is never logged at INFO; secrets never reach a log call in the first place
-(settings hold them as ``SecretStr``).
+Per-prompt fields (custom_id, topic, partition, offset, attempt) are bound once with ``bind`` in the
+prompt's own task; a filter copies them onto every record that task logs, so call sites do not repeat
+them. Prompt or completion text is never logged at INFO. Secrets never reach a log call in the first
+place (settings hold them as ``SecretStr``); as a second line of defence, ``configure(secrets=...)``
+masks their values in every formatted line, whoever logged them (client libraries at DEBUG included).
 """
 
 from __future__ import annotations
@@ -9,10 +12,37 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from collections.abc import Iterable
+from contextvars import ContextVar
 from datetime import UTC, datetime
+from typing import Any
 
 # Attributes every LogRecord has; anything else came in through ``extra=`` and is printed as a field.
 _STANDARD = set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"message", "asctime", "taskName"}
+MASK = "**********"
+# Shorter values would mask ordinary words; no real credential is this short.
+MIN_SECRET_LENGTH = 8
+
+_bound: ContextVar[dict[str, Any] | None] = ContextVar("claude_kafka_log_fields", default=None)
+
+
+def bind(**fields: Any) -> None:
+    """Add ``fields`` to every later record of the current context (an asyncio task has its own copy)."""
+    _bound.set({**(_bound.get() or {}), **fields})
+
+
+def bound() -> dict[str, Any]:
+    return dict(_bound.get() or {})
+
+
+class ContextFilter(logging.Filter):
+    """Copies the fields bound in the current context onto the record; ``extra=`` wins on a clash."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        for key, value in (_bound.get() or {}).items():
+            if key not in record.__dict__:
+                setattr(record, key, value)
+        return True
 
 
 class JsonFormatter(logging.Formatter):
@@ -39,10 +69,28 @@ class ConsoleFormatter(logging.Formatter):
         return line
 
 
-def configure(level: str = "INFO", fmt: str = "auto") -> None:
+class RedactingFormatter(logging.Formatter):
+    """Wraps a formatter and masks every secret value in its output."""
+
+    def __init__(self, inner: logging.Formatter, secrets: Iterable[str]) -> None:
+        super().__init__()
+        self._inner = inner
+        self._secrets = sorted({s for s in secrets if len(s) >= MIN_SECRET_LENGTH}, key=len, reverse=True)
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = self._inner.format(record)
+        for secret in self._secrets:
+            if secret in line:
+                line = line.replace(secret, MASK)
+        return line
+
+
+def configure(level: str = "INFO", fmt: str = "auto", secrets: Iterable[str] = ()) -> None:
     handler = logging.StreamHandler(sys.stderr)
     use_json = fmt == "json" or (fmt == "auto" and not sys.stderr.isatty())
-    handler.setFormatter(JsonFormatter() if use_json else ConsoleFormatter())
+    formatter = JsonFormatter() if use_json else ConsoleFormatter()
+    handler.setFormatter(RedactingFormatter(formatter, secrets))
+    handler.addFilter(ContextFilter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)

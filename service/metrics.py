@@ -1,12 +1,15 @@
 """Every Prometheus collector of the service, on an injected registry, used through intent-named methods.
 
-Names and label sets are a public API (dashboards and alerts depend on them): ``tests/unit/test_metrics``
-pins them, and a change goes into the README's changelog. Labels stay bounded: never a custom_id.
+Names and label sets are a public API (dashboards and alerts depend on them):
+``tests/unit/test_metrics_contract.py`` pins them, and a change goes into the changelog of
+``docs/observability.md``. Labels stay bounded: never a custom_id; a ``tenant`` label exists only when
+``METRICS_TENANT_LABELS`` names attribute keys, and holds at most ``METRICS_TENANT_LIMIT`` values.
 """
 
 from __future__ import annotations
 
 import platform
+from collections.abc import Mapping
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
@@ -20,12 +23,47 @@ PER_TOKEN_BUCKETS = (0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.
 KAFKA_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 TOKEN_TYPES = ("input", "output", "cache_creation_input", "cache_read_input")
 CALLBACK_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 3600.0)
+NO_TENANT = "none"
+OTHER_TENANT = "other"
+
+
+class TenantLabel:
+    """A prompt's attributes -> a bounded ``tenant`` label value.
+
+    The first of ``keys`` present in the attributes gives the value; once ``limit`` distinct values have
+    been seen, any new one is reported as ``other`` (so a misbehaving producer cannot explode the series
+    count); no key present gives ``none``.
+    """
+
+    def __init__(self, keys: tuple[str, ...], limit: int) -> None:
+        self.keys = keys
+        self.limit = limit
+        self._seen: set[str] = set()
+
+    def __call__(self, attributes: Mapping[str, str] | None) -> str:
+        value = next((attributes[k] for k in self.keys if attributes and attributes.get(k)), None)
+        if value is None:
+            return NO_TENANT
+        if value in self._seen:
+            return value
+        if len(self._seen) < self.limit:
+            self._seen.add(value)
+            return value
+        return OTHER_TENANT
 
 
 class Metrics:
-    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+    def __init__(
+        self,
+        registry: CollectorRegistry | None = None,
+        tenant_keys: tuple[str, ...] = (),
+        tenant_limit: int = 50,
+    ) -> None:
         self.registry = registry or CollectorRegistry()
         r = self.registry
+        # Opt-in only: the extra label splits every series of these families.
+        self.tenant = TenantLabel(tenant_keys, tenant_limit) if tenant_keys else None
+        tenant: tuple[str, ...] = ("tenant",) if tenant_keys else ()
 
         def counter(name: str, doc: str, labels: tuple[str, ...] = ()) -> Counter:
             return Counter(f"{PREFIX}_{name}", doc, labels, registry=r)
@@ -39,7 +77,7 @@ class Metrics:
         self.build_info = Info(f"{PREFIX}_build", "Service and client library versions.", registry=r)
         self.prompts_received = counter("prompts_received_total", "Prompt records consumed.", ("mode",))
         self.prompts_finished = counter(
-            "prompts_finished_total", "Prompts with a published final event.", ("mode", "outcome")
+            "prompts_finished_total", "Prompts with a published final event.", ("mode", "outcome", *tenant)
         )
         self.api_requests = counter(
             "api_requests_total", "Claude API attempts by model and outcome.", ("model", "outcome")
@@ -49,8 +87,8 @@ class Metrics:
         )
         self.attempts = counter("attempts_total", "Prompt attempts started.", ("mode",))
         self.retries = counter("retries_total", "Attempts repeated, by the reason.", ("reason",))
-        self.tokens = counter("tokens_total", "Tokens used, by type.", ("model", "mode", "type"))
-        self.cost = counter("cost_usd_total", "Estimated spend in US dollars.", ("model", "mode"))
+        self.tokens = counter("tokens_total", "Tokens used, by type.", ("model", "mode", "type", *tenant))
+        self.cost = counter("cost_usd_total", "Estimated spend in US dollars.", ("model", "mode", *tenant))
         self.queue_wait = histogram(
             "queue_wait_seconds", "Prompt record timestamp to API call.", ("mode",), DURATION_BUCKETS
         )
@@ -75,6 +113,7 @@ class Metrics:
         self.commit_latency = histogram(
             "kafka_commit_latency_seconds", "Offset commit calls.", (), KAFKA_BUCKETS
         )
+        self.ready = gauge("ready", "1 while /readyz answers 200 (group joined, cluster answering), else 0.")
         self.in_flight = gauge("in_flight_prompts", "Prompts being processed now.")
         self.max_in_flight = gauge("max_in_flight_prompts", "The MAX_IN_FLIGHT limit.")
         self.paused_partitions = gauge("paused_partitions", "Assigned partitions paused for back-pressure.")
@@ -148,16 +187,34 @@ class Metrics:
             child = self._produced_children[topic] = self.produced.labels(topic)
         child.inc(count)
 
-    def usage(self, model: str, mode: str, usage: dict[str, Any], cost: float | None) -> None:
+    def _tenant(self, attributes: Mapping[str, str] | None) -> tuple[str, ...]:
+        return () if self.tenant is None else (self.tenant(attributes),)
+
+    def usage(
+        self,
+        model: str,
+        mode: str,
+        usage: dict[str, Any],
+        cost: float | None,
+        attributes: Mapping[str, str] | None = None,
+    ) -> None:
+        tenant = self._tenant(attributes)
         for kind in TOKEN_TYPES:
             count = usage.get(f"{kind}_tokens") or 0
             if count:
-                self.tokens.labels(model, mode, kind).inc(count)
+                self.tokens.labels(model, mode, kind, *tenant).inc(count)
         if cost:
-            self.cost.labels(model, mode).inc(cost)
+            self.cost.labels(model, mode, *tenant).inc(cost)
 
-    def finished(self, mode: str, outcome: str, error_type: str | None = None) -> None:
-        self.prompts_finished.labels(mode, outcome).inc()
+    def finished(
+        self,
+        mode: str,
+        outcome: str,
+        error_type: str | None = None,
+        attributes: Mapping[str, str] | None = None,
+    ) -> None:
+        """One final event published: a completion (``completed``) or an error event (``errored``)."""
+        self.prompts_finished.labels(mode, outcome, *self._tenant(attributes)).inc()
         if error_type is not None:
             self.error_events.labels(error_type).inc()
 

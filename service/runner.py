@@ -28,12 +28,14 @@ BOOTSTRAP_BACKOFF = (1.0, 30.0)  # first and longest wait between start-up attem
 class Runner:
     def __init__(self, settings: Settings, metrics: Metrics | None = None) -> None:
         self.settings = settings
-        self.metrics = metrics or Metrics()
+        observability = settings.observability
+        self.metrics = metrics or Metrics(
+            tenant_keys=observability.metrics_tenant_labels, tenant_limit=observability.metrics_tenant_limit
+        )
         # Batch mode: started before the pipeline (its hand-off must be ready when intake begins),
         # stopped after the drain (which lets waiting batch prompts be submitted within the grace).
         self.batches = BatchCoordinator(settings, self.metrics)
         self.pipeline = StreamingPipeline(settings, self.metrics, batch_hand_off=self.batches.hand_off)
-        observability = settings.observability
         self.health = (
             HealthServer(
                 self.metrics.registry,

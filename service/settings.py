@@ -164,6 +164,14 @@ class ObservabilitySettings(_Section):
         "INFO", description="DEBUG, INFO, WARNING or ERROR."
     )
     log_format: Literal["auto", "json", "console"] = Field("auto", description="auto = console on a TTY.")
+    metrics_tenant_labels: CommaList = Field(
+        (), description="Prompt attribute keys whose value becomes a `tenant` metric label; empty = no label."
+    )
+    metrics_tenant_limit: int = Field(
+        50, ge=1, le=10_000, description="Distinct tenant label values kept; later ones count as `other`."
+    )
+
+    _split = field_validator("metrics_tenant_labels", mode="before")(_split_commas)
 
 
 class Settings(BaseModel):
@@ -225,6 +233,18 @@ def _describe(section: type[_Section], exc: ValidationError) -> list[str]:
         else:
             lines.append(f"{name}: {message}{shown if not isinstance(error['input'], dict) else ''}")
     return lines
+
+
+def secret_values(settings: Settings) -> tuple[str, ...]:
+    """The plain values of every secret setting, for the log redaction filter."""
+    values = []
+    for name in SECTIONS:
+        current = getattr(settings, name)
+        for field in type(current).model_fields:
+            value = getattr(current, field)
+            if isinstance(value, SecretStr) and value.get_secret_value():
+                values.append(value.get_secret_value())
+    return tuple(values)
 
 
 def masked(settings: Settings) -> dict[str, dict[str, Any]]:

@@ -89,10 +89,10 @@ class OutcomePublisher:
         event = publish.event
         if isinstance(event, CompletionEvent):
             model = str(event.message.get("model") or "unknown")
-            self._metrics.usage(model, "batch", dict(publish.usage or {}), event.cost_usd)
-            self._metrics.finished("batch", "completed")
+            self._metrics.usage(model, "batch", dict(publish.usage or {}), event.cost_usd, event.attributes)
+            self._metrics.finished("batch", "completed", attributes=event.attributes)
         else:
-            self._metrics.finished("batch", "errored", event.error.type)
+            self._metrics.finished("batch", "errored", event.error.type, event.attributes)
 
 
 def _source_of(publish: Publish) -> SourceRecord:

@@ -25,9 +25,12 @@ def run(bootstrap_servers: str | None, env_file: Path) -> None:
     """
     from service import logs
     from service.runner import Runner
+    from service.settings import secret_values
 
     settings = settings_or_exit(env_file, kafka=kafka_overrides(bootstrap_servers))
-    logs.configure(settings.observability.log_level, settings.observability.log_format)
+    logs.configure(
+        settings.observability.log_level, settings.observability.log_format, secret_values(settings)
+    )
 
     async def serve() -> None:
         runner = Runner(settings)

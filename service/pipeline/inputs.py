@@ -17,6 +17,7 @@ from aiokafka.errors import KafkaError as AIOKafkaError
 
 from service.errors import KafkaError
 from service.kafka.config import consumer_kwargs
+from service.kafka.probe import metadata_answer
 from service.metrics import Metrics
 from service.settings import KafkaSettings
 
@@ -137,6 +138,17 @@ class Inputs:
             raise KafkaError(f"commit failed: {exc!r}") from exc
         self._metrics.commit_latency.observe(time.monotonic() - started)
         self.committed.update(positions)
+
+    @property
+    def in_group(self) -> bool:
+        """A member of the group (with partitions, or idle with none) whose coordinator is known."""
+        return self.joined and self._consumer._coordinator.coordinator_id is not None
+
+    async def reachable(self, within: float) -> str | None:
+        """``None`` while the consumer's connections get answers from the cluster, else why not."""
+        if not self.started:
+            return "consumer not started"
+        return await metadata_answer(self._consumer._client, within)
 
     def lag(self) -> dict[Partition, int]:
         """High watermark (as reported by fetches) minus the committed offset, per assigned partition.

@@ -11,6 +11,7 @@ from aiokafka.errors import KafkaError as AIOKafkaError
 from service.cloudevents import Headers
 from service.errors import KafkaError
 from service.kafka.config import producer_kwargs
+from service.kafka.probe import metadata_answer
 from service.metrics import Metrics
 from service.settings import KafkaSettings
 
@@ -58,5 +59,8 @@ class Outputs:
             raise KafkaError(f"broker did not acknowledge outputs: {exc!r}") from exc
         self._metrics.produce_latency.observe(time.monotonic() - started)
 
-    def connected(self) -> bool:
-        return self.started
+    async def reachable(self, within: float) -> str | None:
+        """``None`` while the producer's connections get answers from the cluster, else why not."""
+        if not self.started:
+            return "producer not started"
+        return await metadata_answer(self._producer.client, within)

@@ -19,6 +19,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from schemas import ErrorDetail, Timings
+from service import logs
 from service.errors import ClaudeError, ClaudeFatal, KafkaError
 from service.metrics import Metrics
 from service.pipeline import events
@@ -61,18 +62,20 @@ class PromptRunner:
         """Process ``job`` to exactly one acknowledged final event for its last attempt."""
         attempt, claude_failures, kafka_failures = 1, 0, 0
         while True:
+            logs.bind(attempt=attempt)  # this task's context: every log line of the attempt carries it
             try:
                 outcome = await self._attempt(job, attempt)
                 await self._publish_final(job, attempt, outcome)
                 return
             except ClaudeFatal as exc:
+                # The type only: an API message may quote the prompt, which stays out of INFO and up.
+                log.warning("the API refused the request", extra={"reason": exc.type})
                 await self._publish_error(
                     job, attempt, ErrorDetail(type=exc.type, message=exc.message), False
                 )
                 return
             except ClaudeError as exc:
                 claude_failures += 1
-                self._metrics.retries.labels(exc.type).inc()
                 if claude_failures >= self._pipeline.max_attempts:
                     detail = ErrorDetail(
                         type="attempts_exhausted",
@@ -80,6 +83,7 @@ class PromptRunner:
                     )
                     await self._publish_error(job, attempt, detail, True)
                     return
+                self._metrics.retries.labels(exc.type).inc()  # counted only when an attempt follows
                 delay = attempt_delay(
                     claude_failures,
                     self._pipeline.retry_backoff_seconds,
@@ -130,7 +134,8 @@ class PromptRunner:
         started = time.monotonic()
         first_token: float | None = None
         queued_ms = max(0.0, started_wall * 1000.0 - job.timestamp_ms)
-        self._metrics.queue_wait.labels("stream").observe(queued_ms / 1000.0)
+        if attempt == 1:  # a retry's wait includes earlier attempts: not queueing
+            self._metrics.queue_wait.labels("stream").observe(queued_ms / 1000.0)
         try:
             stream = self._claude.stream(params)
             async with contextlib.aclosing(stream):
@@ -156,9 +161,10 @@ class PromptRunner:
         except ClaudeError as exc:
             self._metrics.api_requests.labels(model, exc.type).inc()
             raise
+        finally:
+            self._metrics.deltas.inc(encoder.seq)  # a broken attempt's deltas were published too
         finished = time.monotonic()
         self._metrics.api_requests.labels(model, "ok").inc()
-        self._metrics.deltas.inc(encoder.seq)
         timings = Timings(
             queued_ms=round(queued_ms, 3),
             ttft_ms=round((first_token - started) * 1000.0, 3) if first_token else None,
@@ -207,8 +213,8 @@ class PromptRunner:
             headers,
         )
         await self._outputs.acknowledged(futures, final)
-        self._metrics.usage(job.prompt.params.model, "stream", usage, cost)
-        self._metrics.finished("stream", "completed")
+        self._metrics.usage(job.prompt.params.model, "stream", usage, cost, job.prompt.attributes)
+        self._metrics.finished("stream", "completed", attributes=job.prompt.attributes)
 
     async def _publish_error(
         self, job: events.Job, attempt: int, detail: ErrorDetail, retryable: bool
@@ -224,7 +230,7 @@ class PromptRunner:
             raw=job.raw,
         )
         await publish_error_event(self._outputs, self._topics.errors, self._source, event, job.traceparent)
-        self._metrics.finished(job.prompt.mode.value, "errored", detail.type)
+        self._metrics.finished(job.prompt.mode.value, "errored", detail.type, job.prompt.attributes)
 
 
 def encode_key(custom_id: str | None) -> bytes | None:

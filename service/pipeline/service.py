@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import logging
 import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
 from schemas import Mode, SourceRecord
+from service import logs
 from service.errors import KafkaError
 from service.metrics import Metrics
 from service.pipeline import events
@@ -26,6 +28,12 @@ from service.pipeline.outputs import Outputs
 from service.pipeline.pricing import PriceTable
 from service.pipeline.prompts import PromptRunner, publish_error_event
 from service.pipeline.ratelimit import RateGate
+from service.pipeline.readiness import (
+    PROBE_INTERVAL_SECONDS,
+    PROBE_TIMEOUT_SECONDS,
+    Probe,
+    Readiness,
+)
 from service.settings import Settings
 
 BatchHandOff = Callable[[events.Job], Awaitable[None]]
@@ -65,18 +73,24 @@ class StreamingPipeline:
         self.runner = PromptRunner(settings, self.claude, self.outputs, metrics, PriceTable(), self.gate)
         self.inputs = Inputs(settings.kafka, settings.topics.prompts, metrics, self._revoked, self._assigned)
         metrics.max_in_flight.set(self._limit)
+        self.readiness = Readiness()
+        self._was_ready = False
 
     # -- lifecycle -------------------------------------------------------------------------------
     async def start(self) -> None:
         await self.outputs.start()
         await self.inputs.start()
+        self.readiness.record(Probe(time.monotonic(), None, None))  # both clients just bootstrapped
 
     def request_stop(self) -> None:
+        self.readiness.draining = True
+        self._metrics.ready.set(0)
         self._stopping.set()
 
     async def run(self) -> None:
         """Fetch and dispatch until ``request_stop``; never dies on one record or one Kafka error."""
         lag_task = asyncio.create_task(self._report_lag())
+        probe_task = asyncio.create_task(self._probe_brokers())
         try:
             while not self._stopping.is_set():
                 try:
@@ -87,6 +101,7 @@ class StreamingPipeline:
                     await self._sleep_unless_stopping(FETCH_ERROR_BACKOFF_SECONDS)
         finally:
             lag_task.cancel()
+            probe_task.cancel()
 
     async def drain(self, grace: float) -> None:
         """Let in-flight prompts finish within ``grace``, cancel the rest, flush, commit."""
@@ -107,11 +122,8 @@ class StreamingPipeline:
         return len(self._tasks)
 
     def ready(self) -> tuple[bool, str]:
-        if not self.outputs.connected():
-            return False, "producer not connected"
-        if not self.inputs.joined:
-            return False, "consumer has not joined its group"
-        return True, "ok"
+        """What ``/readyz`` answers: see ``readiness.Readiness.verdict``."""
+        return self.readiness.verdict(joined=self.inputs.in_group, now=time.monotonic())
 
     # -- fetch and dispatch ------------------------------------------------------------------------
     async def _fetch_once(self) -> None:
@@ -160,7 +172,16 @@ class StreamingPipeline:
                 coro = self._batch_hand_off(job)
             else:
                 coro = self.runner.run(job)
-        task: asyncio.Task[None] = asyncio.ensure_future(coro)
+        # The task runs in its own context, so the fields bound here reach every log line it writes.
+        context = contextvars.copy_context()
+        context.run(
+            logs.bind,
+            custom_id=decoded.custom_id,
+            topic=record.topic,
+            partition=record.partition,
+            offset=record.offset,
+        )
+        task: asyncio.Task[None] = context.run(asyncio.ensure_future, coro)
         self._tasks[task] = (record.where, record.offset)
         if batch:
             self._batch_tasks.add(task)
@@ -182,7 +203,8 @@ class StreamingPipeline:
         await publish_error_event(
             self.outputs, self._settings.topics.errors, self._source, event, record.header("traceparent")
         )
-        self._metrics.finished(events.mode_of(rejection.prompt), "errored", rejection.error.type)
+        attributes = rejection.prompt.attributes if rejection.prompt else None
+        self._metrics.finished(events.mode_of(rejection.prompt), "errored", rejection.error.type, attributes)
 
     def _task_done(self, task: asyncio.Task[None]) -> None:
         where = self._tasks.pop(task, None)
@@ -264,6 +286,20 @@ class StreamingPipeline:
             for (topic, partition), lag in self.inputs.lag().items():
                 self._metrics.lag.labels(topic, str(partition)).set(lag)
             await asyncio.sleep(LAG_INTERVAL_SECONDS)
+
+    async def _probe_brokers(self) -> None:
+        """Ask the cluster through both clients every second; ``ready()`` reads the latest answers."""
+        while True:
+            producer, consumer = await asyncio.gather(
+                self.outputs.reachable(PROBE_TIMEOUT_SECONDS), self.inputs.reachable(PROBE_TIMEOUT_SECONDS)
+            )
+            self.readiness.record(Probe(time.monotonic(), producer, consumer))
+            ready, reason = self.ready()
+            self._metrics.ready.set(1 if ready else 0)
+            if ready != self._was_ready:
+                log.log(logging.INFO if ready else logging.WARNING, "readiness: %s", reason)
+                self._was_ready = ready
+            await asyncio.sleep(PROBE_INTERVAL_SECONDS)
 
     async def _wait_event(self, event: asyncio.Event, seconds: float) -> None:
         with contextlib.suppress(TimeoutError):
