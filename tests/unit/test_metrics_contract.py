@@ -53,6 +53,12 @@ CONTRACT: dict[str, tuple[str, tuple[str, ...]]] = {
     "claude_kafka_batch_oldest_age_seconds": ("gauge", ()),
     "claude_kafka_batch_turnaround_seconds": ("histogram", ()),
     "claude_kafka_batches_submitted_total": ("counter", ()),
+    # claude-kafka callbacks (docs/callbacks.md)
+    "claude_kafka_callback_deliveries_total": ("counter", ("outcome", "status_class")),
+    "claude_kafka_callback_delivery_seconds": ("histogram", ("outcome",)),
+    "claude_kafka_callback_retries_total": ("counter", ("reason",)),
+    "claude_kafka_callback_refused_total": ("counter", ("reason",)),
+    "claude_kafka_callbacks_in_flight": ("gauge", ()),
 }
 # With METRICS_TENANT_LABELS set, exactly these families gain a trailing ``tenant`` label.
 TENANT_FAMILIES = {
