@@ -186,8 +186,10 @@ class PromptRunner:
                 )
 
     async def _wait_for_rate_limit(self, params: dict[str, Any]) -> None:
-        # A rough token estimate (4 bytes a token) plus the output budget: what a TPM limit counts.
-        estimate = len(json.dumps(params.get("messages", ""))) // 4 + int(params.get("max_tokens", 0))
+        estimate = 0
+        if self._gate.tokens is not None:
+            # A rough token estimate (4 bytes a token) plus the output budget: what a TPM limit counts.
+            estimate = len(json.dumps(params.get("messages", ""))) // 4 + int(params.get("max_tokens", 0))
         wait = self._gate.reserve(estimate, time.monotonic())
         if wait > 0:
             self._metrics.rate_limit_waits.labels("client").inc()
