@@ -1,0 +1,240 @@
+"""Scenario 3: added latency under realistic pacing, coalescing off and at 10 ms.
+
+Emission time comes from the emulator itself: ``bench.emutap`` timestamps each write of a paced SSE
+stream (wall clock, just before the bytes go to the socket) without changing a byte on the wire.
+A downstream consumer (its own process, ``fetch_max_wait_ms=5``) timestamps every record it reads.
+Per DeltaEvent, *added latency* = read time - emit time of the first SSE event it carries (for a
+coalesced delta, its earliest constituent, so the coalescing window counts against us). The Kafka
+record timestamp (CreateTime, set by the service's producer at ``send``) splits it into a service
+part (SSE bytes -> ``send``) and a Kafka part (``send`` -> consumer), both at 1 ms resolution.
+Both clocks are the same host clock. Emulator scheduling lateness would count against us, too.
+
+    python -m bench.latency consume --bootstrap B --deltas T --completions T --expect N --out PATH
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from bench import harness as h
+
+MERGEABLE = {"text_delta": "text", "input_json_delta": "partial_json", "thinking_delta": "thinking"}
+
+
+async def consume(args: argparse.Namespace) -> None:
+    """Read deltas and completions until ``expect`` completions; dump ``[t_read, create_ms, value]``."""
+    from aiokafka import AIOKafkaConsumer
+
+    consumer = AIOKafkaConsumer(
+        args.deltas,
+        args.completions,
+        bootstrap_servers=args.bootstrap,
+        group_id=None,
+        auto_offset_reset="earliest",
+        fetch_max_wait_ms=5,
+        max_partition_fetch_bytes=4 * 2**20,
+    )
+    await consumer.start()
+    rows: list[tuple[float, int, str, bytes]] = []
+    completions = 0
+    deadline = time.monotonic() + args.timeout
+    Path(args.out + ".ready").touch()  # noqa: ASYNC240 - once, before consuming starts
+    try:
+        while completions < args.expect and time.monotonic() < deadline:
+            batches = await consumer.getmany(timeout_ms=100, max_records=10_000)
+            now = time.time()
+            for tp, records in batches.items():
+                is_completion = tp.topic == args.completions
+                for r in records:
+                    rows.append((now, r.timestamp, "c" if is_completion else "d", r.value))
+                    completions += is_completion
+    finally:
+        await consumer.stop()
+    with open(args.out, "w") as out:  # noqa: ASYNC230 - once, after consuming has stopped
+        for t, ts, kind, value in rows:
+            out.write(json.dumps([t, ts, kind, value.decode()]) + "\n")
+    print(json.dumps({"records": len(rows), "completions": completions}))
+
+
+def read_dump(path: Path) -> tuple[dict[str, list[tuple[float, int, dict[str, Any]]]], dict[str, float]]:
+    """Per custom_id: ``(read_time, create_ms, delta_event)`` by seq; and completion read times."""
+    deltas: dict[str, list[tuple[float, int, dict[str, Any]]]] = {}
+    completed: dict[str, float] = {}
+    with open(path) as f:
+        for line in f:
+            t, ts, kind, value = json.loads(line)
+            event = json.loads(value)
+            if kind == "c":
+                completed[event["custom_id"]] = t
+            else:
+                deltas.setdefault(event["custom_id"], []).append((t, ts, event))
+    for rows in deltas.values():
+        rows.sort(key=lambda row: row[2]["seq"])
+    return deltas, completed
+
+
+def added_latency(
+    deltas: dict[str, list[tuple[float, int, dict[str, Any]]]], emit: dict[str, list[list[float]]]
+) -> dict[str, list[float]]:
+    """Milliseconds per DeltaEvent: total, service part, Kafka part (see the module docstring)."""
+    total: list[float] = []
+    service: list[float] = []
+    kafka: list[float] = []
+    for rows in deltas.values():
+        message_id = rows[0][2]["event"]["message"]["id"]
+        frames = emit[message_id]
+        j = 0
+        for read, create_ms, delta in rows:
+            event = delta["event"]
+            first = frames[j][0]
+            field = (
+                MERGEABLE.get(event.get("delta", {}).get("type", ""))
+                if event["type"] == "content_block_delta"
+                else None
+            )
+            if field is None:
+                j += 1
+            else:
+                want, got = len(event["delta"][field]), 0
+                while True:
+                    got += max(0, int(frames[j][1]))
+                    j += 1
+                    if got >= want:
+                        break
+            total.append((read - first) * 1000)
+            service.append(create_ms - first * 1000)
+            kafka.append(read * 1000 - create_ms)
+    return {"total": total, "service": service, "kafka": kafka}
+
+
+def run_variant(
+    broker: h.Stack,
+    bootstrap: str,
+    coalesce_ms: int,
+    streams: int,
+    prompts: int,
+    output_tokens: int,
+    tag: str,
+) -> dict[str, Any]:
+    stack = h.Stack()
+    work = Path(tempfile.mkdtemp(prefix="bench-latency-"))
+    emit_path, dump = work / "emit.json", work / "records.jsonl"
+    try:
+        prefix = f"lat{coalesce_ms}-{tag}"
+        topics = h.create_topics(bootstrap, prefix)
+        emu = stack.start_emulator(
+            ttft_ms=400,
+            tokens_per_second=80,
+            output_tokens=output_tokens,
+            tokens_per_delta=None,
+            emit_log=emit_path,
+            name=f"emulator-lat{coalesce_ms}",
+        )
+        consumer = stack.add(
+            h.Child(
+                f"consumer-lat{coalesce_ms}",
+                [
+                    sys.executable,
+                    "-m",
+                    "bench.latency",
+                    "consume",
+                    "--bootstrap",
+                    bootstrap,
+                    "--deltas",
+                    topics["deltas"],
+                    "--completions",
+                    topics["completions"],
+                    "--expect",
+                    str(prompts),
+                    "--out",
+                    str(dump),
+                ],
+            )
+        )
+        h.wait_until(lambda: Path(str(dump) + ".ready").exists(), 30, what="consumer start")
+        env = {"MAX_IN_FLIGHT": str(streams), "DELTA_COALESCE_MS": str(coalesce_ms), **h.topic_env(prefix)}
+        service, port = stack.start_service(bootstrap, emu.base_url, env, name=f"service-lat{coalesce_ms}")
+        h.wait_assigned(port)
+        # Steady arrivals keep ~``streams`` in flight (Little's law), as a live topic would; a single
+        # burst would synchronise every stream's deltas, which no real workload does.
+        rate = streams / (0.4 + output_tokens / 80)
+        cpu0, others0 = service.cpu_seconds(), {**stack.cpu_by_process(), **broker.cpu_by_process()}
+        started = h.produce_paced(bootstrap, (f"lat-{i}" for i in range(prompts)), topics["prompts"], rate)
+        h.wait_until(lambda: not consumer.alive(), 300, 0.2, "all completions read")
+        elapsed, cpu = time.time() - started, service.cpu_seconds() - cpu0
+        others = {**stack.cpu_by_process(), **broker.cpu_by_process()}
+        utilisation = {k: round((others[k] - v) / elapsed, 3) for k, v in others0.items() if k in others}
+        stack.close()  # the emulator writes its emit log on SIGTERM
+        deltas, completed = read_dump(dump)
+        ms = added_latency(deltas, json.loads(emit_path.read_text()))
+        events = sum(len(rows) for rows in deltas.values())
+        return {
+            "coalesce_ms": coalesce_ms,
+            "added_latency_ms": h.percentiles(ms["total"]),
+            "service_part_ms": h.percentiles(ms["service"]),
+            "kafka_part_ms": h.percentiles(ms["kafka"]),
+            "delta_events": events,
+            "completions": len(completed),
+            "offered_prompts_per_s": rate,
+            "prompts_per_s": len(completed) / (max(completed.values()) - started) if completed else 0,
+            "service_cpu_utilisation": cpu / elapsed,
+            "cpu_utilisation_by_process": utilisation,
+            "cpu_s_per_1000_deltas": cpu / events * 1000 if events else None,
+        }
+    finally:
+        stack.close()
+
+
+def run(quick: bool) -> dict[str, Any]:
+    streams, seconds, tokens = (100, 6, 120) if quick else (500, 12, 200)
+    prompts = int(streams / (0.4 + tokens / 80) * seconds)
+    stack = h.Stack()
+    try:
+        bootstrap = stack.start_broker()
+        results = []
+        for coalesce in (0, 10):
+            h.log(f"scenario 3: added latency, {streams} streams, coalescing {coalesce} ms")
+            result = run_variant(
+                stack, bootstrap, coalesce, streams, prompts, tokens, str(time.monotonic_ns())
+            )
+            h.log(f"  p50 {result['added_latency_ms']['p50']} ms, p99 {result['added_latency_ms']['p99']} ms")
+            results.append(result)
+    finally:
+        stack.close()
+    return {
+        "config": {
+            "ttft_ms": 400,
+            "tokens_per_second": 80,
+            "output_tokens": tokens,
+            "tokens_per_delta": "1..3",
+            "streams": streams,
+            "prompts": prompts,
+            "consumer_fetch_max_wait_ms": 5,
+            "quick": quick,
+        },
+        "variants": results,
+        "goal_p99_ms": 20,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("what", choices=["consume"])
+    parser.add_argument("--bootstrap", required=True)
+    parser.add_argument("--deltas", required=True)
+    parser.add_argument("--completions", required=True)
+    parser.add_argument("--expect", type=int, required=True)
+    parser.add_argument("--out", required=True)
+    parser.add_argument("--timeout", type=float, default=600)
+    asyncio.run(consume(parser.parse_args()))
+
+
+if __name__ == "__main__":
+    main()
