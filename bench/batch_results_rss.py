@@ -41,16 +41,26 @@ def main() -> None:
     cli = os.path.join(os.path.dirname(sys.executable), "claude-kafka")
     server = subprocess.Popen(
         [cli, "emulator", "--port", "0", "--batch-time-scale", "0.00001", "--output-tokens", "60"],
-        stdout=subprocess.PIPE, text=True,
-    )  # fmt: skip
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert server.stdout is not None
         match = re.search(r"http://\S+", server.stdout.readline())
         assert match, "emulator did not start"
         url = match.group(0)
         client = Anthropic(base_url=url, api_key="bench", timeout=600)
-        requests = [{"custom_id": f"r-{i:06d}", "params": {"model": "claude-haiku-4-5", "max_tokens": 256,
-                     "messages": [{"role": "user", "content": "Summarise."}]}} for i in range(n)]  # fmt: skip
+        requests = [
+            {
+                "custom_id": f"r-{i:06d}",
+                "params": {
+                    "model": "claude-haiku-4-5",
+                    "max_tokens": 256,
+                    "messages": [{"role": "user", "content": "Summarise."}],
+                },
+            }
+            for i in range(n)
+        ]
         batch = client.messages.batches.create(requests=requests)  # type: ignore[arg-type]
         del requests
         while client.messages.batches.retrieve(batch.id).processing_status != "ended":
@@ -65,10 +75,11 @@ async def stream(url: str, batch_id: str, n: int) -> None:
     # The coordinator keeps one Entry per request of an open batch; build them as it would.
     source = SourceRecord(topic="p", partition=0, offset=0)
     entries = {
-        f"r-{i:06d}": Entry(custom_id=f"r-{i:06d}", generation=1, attempt=1, source=source,
-                            timestamp_ms=0, params=PARAMS)
+        f"r-{i:06d}": Entry(
+            custom_id=f"r-{i:06d}", generation=1, attempt=1, source=source, timestamp_ms=0, params=PARAMS
+        )
         for i in range(n)
-    }  # fmt: skip
+    }
     process = psutil.Process()
     baseline = process.memory_info().rss
     peak = baseline
@@ -96,8 +107,10 @@ async def stream(url: str, batch_id: str, n: int) -> None:
     sampler.join()
     await api.close()
     print(f"result lines: {lines} ({size / MB:.0f} MB of event JSON) in {elapsed:.1f} s")
-    print(f"RSS with {n} entries held: {baseline / MB:.1f} MB; peak while streaming: {peak / MB:.1f} MB "
-          f"(+{(peak - baseline) / MB:.1f} MB)")  # fmt: skip
+    print(
+        f"RSS with {n} entries held: {baseline / MB:.1f} MB; peak while streaming: {peak / MB:.1f} MB "
+        f"(+{(peak - baseline) / MB:.1f} MB)"
+    )
 
 
 if __name__ == "__main__":

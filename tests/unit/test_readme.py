@@ -14,5 +14,7 @@ def test_readme_configuration_table_matches_the_settings_model() -> None:
 
 def test_every_setting_is_described() -> None:
     """Each environment variable has a description for the table."""
-    missing = [env_name(s, n) for s in SECTIONS.values() for n, f in s.model_fields.items() if not f.description]
+    missing = [
+        env_name(s, n) for s in SECTIONS.values() for n, f in s.model_fields.items() if not f.description
+    ]
     assert missing == []
