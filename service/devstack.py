@@ -104,8 +104,9 @@ def dev_settings(
         kafka={
             "bootstrap_servers": bootstrap,
             "enable_idempotence": False,  # Tansu's memory engine refuses InitProducerId
-            "session_timeout_ms": 10_000,
-            "heartbeat_interval_ms": 1_000,
+            # Tansu holds a new group's first join for half the session timeout: 3 s here.
+            "session_timeout_ms": 6_000,
+            "heartbeat_interval_ms": 500,
         },
         topics={"partitions": options.partitions},
         anthropic=anthropic,

@@ -58,6 +58,9 @@ class KafkaSettings(_Section):
         300_000, ge=1_000, description="Longest gap between polls (kept while paused)."
     )
     linger_ms: int = Field(2, ge=0, description="Producer batching delay; small keeps delta latency low.")
+    fetch_max_wait_ms: int = Field(
+        100, ge=0, description="Longest a fetch waits for new prompts; bounds pick-up latency on any broker."
+    )
     compression_type: Literal["gzip", "snappy", "lz4", "zstd"] | None = Field(
         None, description="Producer compression: gzip, snappy, lz4, zstd; empty = none."
     )

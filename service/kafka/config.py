@@ -62,5 +62,8 @@ def consumer_kwargs(kafka: KafkaSettings) -> dict[str, Any]:
         "session_timeout_ms": kafka.session_timeout_ms,
         "heartbeat_interval_ms": kafka.heartbeat_interval_ms,
         "max_poll_interval_ms": kafka.max_poll_interval_ms,
+        # aiokafka's default (500 ms) is how long a prompt can sit unseen on a broker that answers a
+        # fetch only at its deadline instead of when data arrives (the embedded broker does).
+        "fetch_max_wait_ms": kafka.fetch_max_wait_ms,
         "max_poll_records": 500,
     }

@@ -65,7 +65,7 @@ def stack_settings(kafka_bootstrap: str, emulator_url: str, **callbacks: Any) ->
     return load_settings(
         env_file=None,
         kafka={"bootstrap_servers": kafka_bootstrap, "group_id": f"{prefix}-group", "enable_idempotence": False,
-               "session_timeout_ms": 10_000, "heartbeat_interval_ms": 500},
+               "session_timeout_ms": 6_000, "heartbeat_interval_ms": 500},
         topics={**{t: f"{prefix}.{t}" for t in topics}, "partitions": 2},
         anthropic={"api_key": "sk-ant-test-key", "base_url": emulator_url},
         observability={"metrics_port": 0},
