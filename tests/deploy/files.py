@@ -32,6 +32,33 @@ CHART_MANAGED = frozenset(
         "KAFKA_SSL_PASSWORD",
     }
 )
+# Read only by `claude-kafka callbacks`, so they go under `callbacks.config`, never the main `config`.
+CALLBACK_SECTION = "callbacks"
+# What `claude-kafka callbacks` reads besides its own section and the Kafka connection (whose group it
+# replaces with CALLBACK_GROUP_ID; see service/callbacks/, service/cli/callbacks.py): the two topics it
+# consumes and produces failures to, its grace periods and instance name, the listener and the logs.
+CALLBACKS_READS = (
+    ("topics", "completions"),
+    ("topics", "errors"),
+    ("pipeline", "service_instance"),
+    ("pipeline", "shutdown_grace_seconds"),
+    ("pipeline", "rebalance_grace_seconds"),
+    ("observability", "metrics_port"),
+    ("observability", "metrics_host"),
+    ("observability", "log_level"),
+    ("observability", "log_format"),
+)
+# Set by the chart on the callbacks Deployment itself, never in `callbacks.config`.
+CALLBACKS_CHART_MANAGED = frozenset(
+    {
+        "METRICS_PORT",
+        "SHUTDOWN_GRACE_SECONDS",
+        "SERVICE_INSTANCE",
+        "CALLBACK_SIGNING_SECRET",
+        "KAFKA_SASL_PASSWORD",
+        "KAFKA_SSL_PASSWORD",
+    }
+)
 METRIC_TOKEN = re.compile(r"\bclaude_kafka_\w+")
 # Labels Prometheus adds at scrape time, or that histograms carry.
 TARGET_LABELS = frozenset({"instance", "job", "le", "namespace", "pod"})
@@ -47,6 +74,19 @@ def setting_names() -> frozenset[str]:
     return frozenset(
         env_name(section, field) for section in SECTIONS.values() for field in section.model_fields
     )
+
+
+def section_names(section: str) -> frozenset[str]:
+    """The env names of one settings section, e.g. ``section_names("callbacks")`` = every CALLBACK_*."""
+    return frozenset(env_name(SECTIONS[section], field) for field in SECTIONS[section].model_fields)
+
+
+@cache
+def callbacks_setting_names() -> frozenset[str]:
+    """Every env name `claude-kafka callbacks` reads: CALLBACK_*, KAFKA_* but the group, and CALLBACKS_READS."""
+    kafka = section_names("kafka") - {env_name(SECTIONS["kafka"], "group_id")}
+    extra = {env_name(SECTIONS[section], field) for section, field in CALLBACKS_READS}
+    return section_names(CALLBACK_SECTION) | kafka | extra
 
 
 def setting_default(section: str, field: str) -> Any:

@@ -13,7 +13,7 @@ from prometheus_client import CollectorRegistry
 
 import service
 from service.health import build_app
-from service.settings import load_settings
+from service.settings import SECTIONS, env_name, load_settings
 from tests.deploy import files
 
 TEMPLATES = files.CHART / "templates"
@@ -57,10 +57,48 @@ def test_schema_describes_every_value() -> None:
 
 
 def test_config_names_are_exactly_the_settings_the_chart_does_not_manage() -> None:
-    """The schema's allowed `config` names are the settings' env names minus those the chart sets itself."""
+    """The schema's allowed `config` names are the settings' env names minus the chart's and CALLBACK_*."""
     allowed = set(schema()["properties"]["config"]["propertyNames"]["enum"])
-    assert allowed == files.setting_names() - files.CHART_MANAGED
+    callbacks_only = files.section_names(files.CALLBACK_SECTION)
+    assert allowed == files.setting_names() - files.CHART_MANAGED - callbacks_only
     assert set(values()["config"]) <= allowed
+
+
+def test_callbacks_config_names_are_exactly_what_the_callbacks_command_reads() -> None:
+    """`callbacks.config` allows every CALLBACK_* and shared name the command reads, minus the chart's own."""
+    spec = schema()["properties"]["callbacks"]["properties"]["config"]
+    allowed = set(spec["propertyNames"]["enum"])
+    assert allowed == files.callbacks_setting_names() - files.CALLBACKS_CHART_MANAGED
+    assert files.section_names(files.CALLBACK_SECTION) - files.CALLBACKS_CHART_MANAGED <= allowed
+    assert set(values()["callbacks"]["config"]) <= allowed
+
+
+def test_callbacks_reads_only_the_settings_the_chart_gives_it() -> None:
+    """Every `settings.<section>.<field>` the callbacks code reads is in files.callbacks_setting_names()."""
+    sources = [*(files.ROOT / "service" / "callbacks").glob("*.py"), files.ROOT / "service/cli/callbacks.py"]
+    text = "\n".join(path.read_text(encoding="utf-8") for path in sources)
+    sections = {"kafka", "callbacks"}  # read whole: the Kafka adapters and the dispatcher take the section
+    reads = set(re.findall(r"settings\.(\w+)\.(\w+)", text))
+    for section, field in reads:
+        if section in sections or section not in SECTIONS:
+            continue
+        assert field in SECTIONS[section].model_fields, f"settings.{section}.{field}"
+        name = env_name(SECTIONS[section], field)
+        assert name in files.callbacks_setting_names(), f"callbacks read {name}, the chart does not pass it"
+    touched = {section for section in re.findall(r"settings\.(\w+)", text) if section in SECTIONS}
+    assert touched <= sections | {section for section, _ in files.CALLBACKS_READS}, touched
+
+
+def test_callbacks_inherit_only_shared_names_from_config() -> None:
+    """The names the callbacks Deployment copies from `config` are settings the callbacks command reads."""
+    helpers = template("_helpers.tpl")
+    block = re.search(r'define "claude-kafka.callbacks.sharedNames" -}}\n(.*?)\n', helpers)
+    assert block, "sharedNames helper missing"
+    shared = set(block.group(1).split())
+    assert shared <= files.callbacks_setting_names() - files.CALLBACKS_CHART_MANAGED, sorted(shared)
+    inherited = {n for n in values()["config"] if n in shared or n.startswith("KAFKA_")} - {"KAFKA_GROUP_ID"}
+    assert inherited <= files.callbacks_setting_names()
+    assert '(ne $name "KAFKA_GROUP_ID")' in template("callbacks-deployment.yaml")
 
 
 def test_every_env_name_in_the_templates_is_a_setting() -> None:
@@ -68,6 +106,10 @@ def test_every_env_name_in_the_templates_is_a_setting() -> None:
     names = set(re.findall(r"- name: ([A-Z][A-Z0-9_]+)\n", template("deployment.yaml")))
     assert names <= files.setting_names(), sorted(names - files.setting_names())
     assert names >= files.CHART_MANAGED
+    names = set(re.findall(r"- name: ([A-Z][A-Z0-9_]+)\n", template("callbacks-deployment.yaml")))
+    assert names <= files.callbacks_setting_names(), sorted(names - files.callbacks_setting_names())
+    assert names >= files.CALLBACKS_CHART_MANAGED
+    assert "ANTHROPIC_API_KEY" not in template("callbacks-deployment.yaml")
 
 
 def test_default_values_load_as_valid_settings(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -83,14 +125,34 @@ def test_default_values_load_as_valid_settings(monkeypatch: pytest.MonkeyPatch) 
     )
 
 
+def test_default_callbacks_values_load_as_valid_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Inherited `config` names plus `callbacks.config` (with a host list) pass the settings validation."""
+    v = values()
+    for name, value in {**v["config"], **v["callbacks"]["config"]}.items():
+        if name in files.callbacks_setting_names():
+            monkeypatch.setenv(name, str(value))
+    monkeypatch.setenv("CALLBACK_ALLOWED_HOSTS", "hooks.acme.example")
+    monkeypatch.setenv("SHUTDOWN_GRACE_SECONDS", str(v["callbacks"]["shutdownGraceSeconds"]))
+    settings = load_settings(env_file=None)
+    assert settings.callbacks.group_id == files.setting_default("callbacks", "group_id")
+    assert settings.callbacks.group_id != settings.kafka.group_id
+    assert v["callbacks"]["enabled"] is False
+
+
 def test_probes_use_the_health_routes_the_service_serves() -> None:
     """Liveness probes /healthz and readiness /readyz on the metrics port; both routes exist in health.py."""
     app = build_app(CollectorRegistry(), lambda: (True, "ok"))
     routes = {resource.canonical for resource in app.router.resources()}
     assert {"/healthz", "/readyz", "/metrics"} <= routes
-    deployment = template("deployment.yaml")
-    assert re.search(r"livenessProbe:\s+httpGet:\s+path: /healthz\s+port: metrics", deployment)
-    assert re.search(r"readinessProbe:\s+httpGet:\s+path: /readyz\s+port: metrics", deployment)
+    for name in ("deployment.yaml", "callbacks-deployment.yaml"):
+        deployment = template(name)
+        assert re.search(r"livenessProbe:\s+httpGet:\s+path: /healthz\s+port: metrics", deployment), name
+        assert re.search(
+            r"readinessProbe:\s+(?:#.*\n\s+)?httpGet:\s+path: /readyz\s+port: metrics", deployment
+        )
+    # `claude-kafka callbacks` serves them too, from the same HealthServer on METRICS_PORT.
+    runner = (files.ROOT / "service" / "callbacks" / "runner.py").read_text(encoding="utf-8")
+    assert "HealthServer(" in runner and "metrics_port" in runner
 
 
 def test_termination_grace_exceeds_the_shutdown_grace() -> None:
@@ -101,6 +163,13 @@ def test_termination_grace_exceeds_the_shutdown_grace() -> None:
     )
     assert values()["terminationGraceExtraSeconds"] >= 1
     assert schema()["properties"]["terminationGraceExtraSeconds"]["minimum"] >= 1
+    assert (
+        "terminationGracePeriodSeconds: {{ add (int .Values.callbacks.shutdownGraceSeconds) "
+        "(int .Values.callbacks.terminationGraceExtraSeconds) }}" in template("callbacks-deployment.yaml")
+    )
+    assert values()["callbacks"]["terminationGraceExtraSeconds"] >= 1
+    callbacks = schema()["properties"]["callbacks"]["properties"]
+    assert callbacks["terminationGraceExtraSeconds"]["minimum"] >= 1
 
 
 def test_image_and_app_versions_match_the_package() -> None:
@@ -114,7 +183,8 @@ def test_scaling_defaults_stay_within_the_partition_count() -> None:
     """replicaCount and the HPA and KEDA maxima stay within the prompt topic's partitions."""
     v = values()
     assert v["promptTopicPartitions"] == files.setting_default("topics", "partitions")
-    for count in (v["replicaCount"], v["autoscaling"]["maxReplicas"], v["keda"]["maxReplicaCount"]):
+    counts = (v["replicaCount"], v["autoscaling"]["maxReplicas"], v["keda"]["maxReplicaCount"])
+    for count in (*counts, v["callbacks"]["replicaCount"]):
         assert count <= v["promptTopicPartitions"]
 
 
@@ -122,6 +192,7 @@ def test_no_secret_in_default_values() -> None:
     """The API key and SASL password are empty by default; the Secret is external or opt-in."""
     secret = values()["secret"]
     assert secret["anthropicApiKey"] == "" and secret["kafkaSaslPassword"] == ""
+    assert secret["callbackSigningSecret"] == ""
     assert secret["create"] is False
     assert not set(values()["config"]) & files.CHART_MANAGED
 
@@ -140,6 +211,9 @@ def test_security_context_is_locked_down() -> None:
     assert v["securityContext"]["readOnlyRootFilesystem"] is True
     assert v["securityContext"]["allowPrivilegeEscalation"] is False
     assert v["securityContext"]["capabilities"]["drop"] == ["ALL"]
+    for name in ("deployment.yaml", "callbacks-deployment.yaml"):
+        assert "{{- toYaml .Values.podSecurityContext | nindent 8 }}" in template(name), name
+        assert "{{- toYaml .Values.securityContext | nindent 12 }}" in template(name), name
 
 
 def test_chart_ships_the_shared_dashboard_and_rules() -> None:
@@ -227,3 +301,82 @@ def test_rendered_keda_scaledobject_targets_the_group(render: Any) -> None:
     assert trigger["metadata"]["consumerGroup"] == values()["config"]["KAFKA_GROUP_ID"]
     assert trigger["metadata"]["topic"] == values()["config"]["TOPIC_PROMPTS"]
     assert "replicas" not in kinds["Deployment"][0]["spec"]
+
+
+CALLBACKS_ON = {
+    "callbacks": {"enabled": True, "config": {"CALLBACK_ALLOWED_HOSTS": "hooks.acme.example"}},
+    "secret": {"existingSecret": "ck-keys"},
+}
+
+
+def by_component(kinds: dict[str, list[dict[str, Any]]], kind: str) -> dict[str | None, dict[str, Any]]:
+    """Rendered objects of one kind keyed by their app.kubernetes.io/component label (None = main)."""
+    return {doc["metadata"]["labels"].get("app.kubernetes.io/component"): doc for doc in kinds.get(kind, [])}
+
+
+def test_callbacks_are_off_by_default(render: Any) -> None:
+    """The default render has one Deployment and no CALLBACK_* env anywhere."""
+    kinds = render()
+    assert len(kinds["Deployment"]) == 1
+    assert not any(name.startswith("CALLBACK_") for name in env_of(kinds["Deployment"][0]))
+
+
+def test_rendered_callbacks_deployment_matches_the_command(render: Any) -> None:
+    """Enabled: its env is what `claude-kafka callbacks` reads, no API key, grace > its drain, own selector."""
+    kinds = render(CALLBACKS_ON)
+    deployments = by_component(kinds, "Deployment")
+    main, callbacks = deployments[None], deployments["callbacks"]
+    env = env_of(callbacks)
+    assert set(env) <= files.callbacks_setting_names(), sorted(set(env) - files.callbacks_setting_names())
+    assert set(env) >= files.CALLBACKS_CHART_MANAGED
+    assert "ANTHROPIC_API_KEY" not in env and "KAFKA_GROUP_ID" not in env and "MAX_IN_FLIGHT" not in env
+    assert env["KAFKA_BOOTSTRAP_SERVERS"]["value"] == values()["config"]["KAFKA_BOOTSTRAP_SERVERS"]
+    assert env["CALLBACK_SIGNING_SECRET"]["valueFrom"]["secretKeyRef"] == {
+        "name": "ck-keys",
+        "key": values()["secret"]["keys"]["callbackSigningSecret"],
+    }
+    assert not any(name.startswith("CALLBACK_") for name in env_of(main))
+    pod = callbacks["spec"]["template"]["spec"]
+    assert pod["containers"][0]["args"] == ["callbacks"]
+    assert pod["terminationGracePeriodSeconds"] > float(env["SHUTDOWN_GRACE_SECONDS"]["value"])
+    assert pod["containers"][0]["ports"][0]["containerPort"] == int(env["METRICS_PORT"]["value"])
+    assert pod["containers"][0]["securityContext"] == values()["securityContext"]
+    assert pod["securityContext"] == values()["podSecurityContext"]
+    # Neither Deployment's selector matches the other's pods (overlapping selectors fight over pods).
+    for one, other in ((main, callbacks), (callbacks, main)):
+        selector = one["spec"]["selector"]["matchLabels"].items()
+        assert not selector <= other["spec"]["template"]["metadata"]["labels"].items()
+    services = by_component(kinds, "Service")
+    assert services["callbacks"]["spec"]["selector"] == callbacks["spec"]["selector"]["matchLabels"]
+
+
+def test_callbacks_config_overrides_the_inherited_settings(render: Any) -> None:
+    """A shared name in `callbacks.config` wins over `config` for the callbacks pods only."""
+    overrides = {**CALLBACKS_ON, "callbacks": {**CALLBACKS_ON["callbacks"]}}
+    overrides["callbacks"]["config"] = {**CALLBACKS_ON["callbacks"]["config"], "LOG_LEVEL": "DEBUG"}
+    deployments = by_component(render(overrides), "Deployment")
+    assert env_of(deployments["callbacks"])["LOG_LEVEL"]["value"] == "DEBUG"
+    assert env_of(deployments[None])["LOG_LEVEL"]["value"] == values()["config"]["LOG_LEVEL"]
+
+
+def test_rendering_refuses_callbacks_that_could_not_start(render: Any) -> None:
+    """No host list, no signing Secret, or more pods than partitions: the render fails, naming the value."""
+    with pytest.raises(Exception, match="CALLBACK_ALLOWED_HOSTS"):
+        render({"callbacks": {"enabled": True}, "secret": {"existingSecret": "ck-keys"}})
+    with pytest.raises(Exception, match="CALLBACK_SIGNING_SECRET"):
+        render({"callbacks": CALLBACKS_ON["callbacks"]})
+    with pytest.raises(Exception, match=r"callbacks\.replicaCount"):
+        render({**CALLBACKS_ON, "callbacks": {**CALLBACKS_ON["callbacks"], "replicaCount": 7}})
+    with pytest.raises(Exception, match="CALLBACK_MAX_ATTEMPTS"):
+        render({"config": {"CALLBACK_MAX_ATTEMPTS": "3"}})
+
+
+def test_rendered_callbacks_monitoring(render: Any) -> None:
+    """With the ServiceMonitor and PDB on, the callbacks pods get their own, selecting only them."""
+    kinds = render({**CALLBACKS_ON, "serviceMonitor": {"enabled": True}})
+    callbacks = by_component(kinds, "Deployment")["callbacks"]["spec"]["selector"]["matchLabels"]
+    assert by_component(kinds, "ServiceMonitor")["callbacks"]["spec"]["selector"]["matchLabels"] == callbacks
+    assert (
+        by_component(kinds, "PodDisruptionBudget")["callbacks"]["spec"]["selector"]["matchLabels"]
+        == callbacks
+    )

@@ -172,3 +172,56 @@ def test_every_bind_mount_exists() -> None:
     for service in ("prometheus", "grafana"):
         for host in mounts(service).values():
             assert host.exists(), host
+
+
+def callbacks_env() -> dict[str, str]:
+    return {k: interpolated(v) for k, v in compose()["services"]["callbacks"]["environment"].items()}
+
+
+def test_callbacks_service_is_opt_in_and_reads_only_its_settings() -> None:
+    """`callbacks` and its example receiver run only with the profile; env = names the command reads."""
+    services = compose()["services"]
+    for name in ("callbacks", "callback-receiver"):
+        assert services[name]["profiles"] == ["callbacks"], name
+    assert services["callbacks"]["command"] == ["callbacks"]
+    assert set(callbacks_env()) <= files.callbacks_setting_names(), sorted(
+        set(callbacks_env()) - files.callbacks_setting_names()
+    )
+    assert "ANTHROPIC_API_KEY" not in callbacks_env()
+    assert callbacks_env()["KAFKA_BOOTSTRAP_SERVERS"] == service_env()["KAFKA_BOOTSTRAP_SERVERS"]
+
+
+def test_callbacks_signing_secret_comes_from_the_environment() -> None:
+    """Sender and receiver share CALLBACK_SIGNING_SECRET, interpolated from the caller's environment."""
+    for name in ("callbacks", "callback-receiver"):
+        value = compose()["services"][name]["environment"]["CALLBACK_SIGNING_SECRET"]
+        assert value.startswith("${CALLBACK_SIGNING_SECRET"), name
+
+
+def test_callbacks_env_loads_and_allows_the_example_receiver(monkeypatch: pytest.MonkeyPatch) -> None:
+    """With a secret exported, the env is valid settings and the receiver's host is on the allow-list."""
+    for name, value in callbacks_env().items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("CALLBACK_SIGNING_SECRET", "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")
+    settings = load_settings(env_file=None)
+    assert "callback-receiver" in settings.callbacks.allowed_hosts
+    assert settings.callbacks.group_id != service_env()["KAFKA_GROUP_ID"]
+    svc = compose()["services"]["callbacks"]
+    assert int(svc["stop_grace_period"].removesuffix("s")) > settings.pipeline.shutdown_grace_seconds
+
+
+def test_prometheus_scrapes_the_callbacks_service() -> None:
+    """A second DNS-discovered job scrapes the callbacks service on the METRICS_PORT it listens on."""
+    prom = files.load_yaml(files.PROMETHEUS)
+    job = next(j for j in prom["scrape_configs"] if j["job_name"] == "claude-kafka-callbacks")
+    sd = job["dns_sd_configs"][0]
+    assert sd["names"] == ["callbacks"] and sd["port"] == int(callbacks_env()["METRICS_PORT"])
+    assert compose()["services"]["callbacks"]["expose"] == [callbacks_env()["METRICS_PORT"]]
+
+
+def test_example_receiver_script_is_mounted() -> None:
+    """The receiver runs the repository's deploy/compose/callback-receiver.py, mounted read-only."""
+    receiver = mounts("callback-receiver")
+    script = compose()["services"]["callback-receiver"]["entrypoint"][1]
+    assert receiver[script].exists()
+    assert receiver[script] == (files.ROOT / "deploy" / "compose" / "callback-receiver.py").resolve()

@@ -100,3 +100,14 @@ def test_promql_parses() -> None:
             promql_parser.parse(concrete)
         except Exception as exc:  # the parser raises a bare ValueError/RuntimeError by version
             pytest.fail(f"{where}: {exc}\n{concrete}")
+
+
+def test_dashboard_charts_the_callback_families() -> None:
+    """The Callbacks row shows deliveries by outcome, delivery latency, retries and refused URLs."""
+    used = {name for _, expr in files.dashboard_exprs() for name in files.METRIC_TOKEN.findall(expr)}
+    assert {
+        "claude_kafka_callback_deliveries_total",
+        "claude_kafka_callback_delivery_seconds_bucket",
+        "claude_kafka_callback_retries_total",
+        "claude_kafka_callback_refused_total",
+    } <= used

@@ -35,6 +35,37 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- end }}
 {{- end }}
 
+{{/* The callbacks pods: another app name, so the main Deployment, Service and PDB never select them. */}}
+{{- define "claude-kafka.callbacks.fullname" -}}
+{{- printf "%s-callbacks" (include "claude-kafka.fullname" . | trunc 53 | trimSuffix "-") }}
+{{- end }}
+
+{{- define "claude-kafka.callbacks.selectorLabels" -}}
+app.kubernetes.io/name: {{ printf "%s-callbacks" (include "claude-kafka.name" . | trunc 53 | trimSuffix "-") }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/component: callbacks
+{{- end }}
+
+{{- define "claude-kafka.callbacks.labels" -}}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{ include "claude-kafka.callbacks.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+{{- end }}
+
+{{/* The Secret holding CALLBACK_SIGNING_SECRET: callbacks.existingSecret, else the chart's Secret. */}}
+{{- define "claude-kafka.callbacks.secretName" -}}
+{{- .Values.callbacks.existingSecret | default (include "claude-kafka.secretName" .) }}
+{{- end }}
+
+{{/*
+The names `claude-kafka callbacks` shares with `run`, inherited from `config` (one place for the Kafka
+connection): KAFKA_* but KAFKA_GROUP_ID (its group is CALLBACK_GROUP_ID) and these.
+*/}}
+{{- define "claude-kafka.callbacks.sharedNames" -}}
+TOPIC_COMPLETIONS TOPIC_ERRORS REBALANCE_GRACE_SECONDS METRICS_HOST LOG_LEVEL LOG_FORMAT
+{{- end }}
+
 {{/* The Secret the pods read: an existing one, the chart's own, or none (emulator / dev). */}}
 {{- define "claude-kafka.secretName" -}}
 {{- if .Values.secret.existingSecret }}
@@ -58,6 +89,17 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- end }}
 {{- if and .Values.autoscaling.enabled .Values.keda.enabled }}
 {{- fail "enable autoscaling (HPA) or keda, not both: KEDA creates its own HPA" }}
+{{- end }}
+{{- if .Values.callbacks.enabled }}
+{{- if gt (int .Values.callbacks.replicaCount) $partitions }}
+{{- fail (printf "callbacks.replicaCount (%d) exceeds promptTopicPartitions (%d): the completion and error topics have as many partitions" (int .Values.callbacks.replicaCount) $partitions) }}
+{{- end }}
+{{- if not (get (.Values.callbacks.config | default dict) "CALLBACK_ALLOWED_HOSTS") }}
+{{- fail "callbacks.enabled needs callbacks.config.CALLBACK_ALLOWED_HOSTS: `claude-kafka callbacks` refuses to start without it" }}
+{{- end }}
+{{- if not (or .Values.callbacks.existingSecret .Values.secret.existingSecret (and .Values.secret.create .Values.secret.callbackSigningSecret)) }}
+{{- fail "callbacks.enabled needs a Secret with CALLBACK_SIGNING_SECRET: set callbacks.existingSecret or secret.existingSecret (or secret.create with secret.callbackSigningSecret, dev only)" }}
+{{- end }}
 {{- end }}
 {{- range $name, $_ := .Values.config }}
 {{- if has $name (list "METRICS_PORT" "SHUTDOWN_GRACE_SECONDS" "ANTHROPIC_API_KEY" "KAFKA_SASL_PASSWORD" "KAFKA_SSL_PASSWORD") }}
