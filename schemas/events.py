@@ -86,7 +86,7 @@ CALLBACK_KINDS: tuple[CallbackKind, ...] = ("completion", "error")
 
 
 class Callback(_Frozen):
-    """Where to POST the prompt's final event, signed per Standard Webhooks (see docs/callbacks.md).
+    """Where to POST the prompt's final event, signed per Standard Webhooks (see the README, "Callbacks").
 
     Added in contract v1 as an optional field (a compatible change). Delivery is an extra: the Kafka
     outputs stay the source of truth.

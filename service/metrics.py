@@ -2,7 +2,7 @@
 
 Names and label sets are a public API (dashboards and alerts depend on them):
 ``tests/unit/test_metrics_contract.py`` pins them, and a change goes into the changelog of
-``docs/observability.md``. Labels stay bounded: never a custom_id; a ``tenant`` label exists only when
+the README ("Observability"). Labels stay bounded: never a custom_id; a ``tenant`` label exists only when
 ``METRICS_TENANT_LABELS`` names attribute keys, and holds at most ``METRICS_TENANT_LIMIT`` values.
 """
 

@@ -17,7 +17,7 @@ which are identical (same custom_id, generation and attempt) and so harmless to 
 deduplicates as the event contract asks. Resubmissions of expired/canceled requests can then also be
 duplicated (an extra API batch, a final event under the same attempt); downstream keeps one. We chose
 this over partition ownership of the hand-off topic because it needs no coordination and loses
-nothing; see ``docs/batch.md``.
+nothing; see the README ("Batch mode").
 """
 
 from __future__ import annotations

@@ -9,5 +9,5 @@
     retry.py        pure: response classification, Retry-After parsing, the next delay
     outcomes.py     pure: a Kafka record -> what to deliver, and the ErrorEvent of a failed delivery
 
-See docs/callbacks.md for why this is a separate consumer rather than part of ``claude-kafka run``.
+See the README ("Callbacks") for why this is a separate consumer rather than part of ``claude-kafka run``.
 """

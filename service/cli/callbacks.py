@@ -26,7 +26,7 @@ def callbacks(bootstrap_servers: str | None, env_file: Path) -> None:
 
     A consumer group of its own (CALLBACK_GROUP_ID) on the completion and error topics, so a slow or
     dead receiver never holds up `claude-kafka run`. Off unless CALLBACK_ALLOWED_HOSTS lists hosts;
-    CALLBACK_SIGNING_SECRET is required. See docs/callbacks.md.
+    CALLBACK_SIGNING_SECRET is required. See the README, section Callbacks.
 
     \b
     Example:

@@ -2,7 +2,7 @@
 
 Dashboards, alert rules and users' own queries depend on these names and label sets; adding a label
 splits every series of a family. A change here must be deliberate: update ``CONTRACT`` and add a line to
-the "Metrics changelog" of ``docs/observability.md``.
+the "Metrics changelog" of ``README.md``.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from prometheus_client.metrics import MetricWrapperBase
 
 from service.metrics import Metrics
 
-DOC = Path(__file__).resolve().parents[2] / "docs" / "observability.md"
+DOC = Path(__file__).resolve().parents[2] / "README.md"
 
 # Exposed family name -> (type, label names). Counters are listed with their ``_total`` suffix and the
 # info family with ``_info``, as they appear on /metrics.
@@ -53,7 +53,7 @@ CONTRACT: dict[str, tuple[str, tuple[str, ...]]] = {
     "claude_kafka_batch_oldest_age_seconds": ("gauge", ()),
     "claude_kafka_batch_turnaround_seconds": ("histogram", ()),
     "claude_kafka_batches_submitted_total": ("counter", ()),
-    # claude-kafka callbacks (docs/callbacks.md)
+    # claude-kafka callbacks
     "claude_kafka_callback_deliveries_total": ("counter", ("outcome", "status_class")),
     "claude_kafka_callback_delivery_seconds": ("histogram", ("outcome",)),
     "claude_kafka_callback_retries_total": ("counter", ("reason",)),
@@ -107,5 +107,5 @@ def test_no_family_has_an_unbounded_label() -> None:
 
 @pytest.mark.parametrize("name", sorted(CONTRACT))
 def test_every_family_is_documented(name: str) -> None:
-    """docs/observability.md names each exported family."""
+    """The README names each exported family."""
     assert f"`{name}`" in DOC.read_text(encoding="utf-8")
