@@ -8,10 +8,12 @@ the Kafka wire protocol; its known quirks are listed in the README ("Embedded br
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
 import signal
 import socket
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -23,6 +25,15 @@ def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((host, 0))
         return int(sock.getsockname()[1])
+
+
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:  # pragma: no cover - runs in the forked child
+    # The broker holds nothing worth flushing (in-memory storage), so SIGKILL is the right end.
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 def broker_binary() -> Path:
@@ -48,7 +59,9 @@ class EmbeddedBroker:
     """One Tansu process with in-memory storage: ``start()``, use ``bootstrap``, ``stop()``.
 
     Usable as a context manager. The process is put in its own process group so that a Ctrl-C
-    meant for a foreground CLI reaches it only through ``stop()``, in order.
+    meant for a foreground CLI reaches it only through ``stop()``, in order; on Linux the kernel also
+    kills it when its parent dies, so a crashed test run or a SIGKILLed ``dev`` leaves no broker behind.
+    (The kernel ties that to the thread that started it: call ``start()`` from a long-lived thread.)
     """
 
     def __init__(self, host: str = "127.0.0.1", port: int | None = None) -> None:
@@ -81,7 +94,12 @@ class EmbeddedBroker:
         out = open(log_path, "ab") if log_path else subprocess.DEVNULL  # noqa: SIM115 - owned by Popen
         env = {**os.environ, "RUST_LOG": os.environ.get("RUST_LOG", "warn")}
         self._process = subprocess.Popen(
-            self.command(), stdout=out, stderr=out, env=env, start_new_session=True
+            self.command(),
+            stdout=out,
+            stderr=out,
+            env=env,
+            start_new_session=True,
+            preexec_fn=_die_with_parent if sys.platform == "linux" else None,  # noqa: PLW1509 - before threads
         )
         if not wait_for_port(self.host, self.port, timeout):
             self.stop()

@@ -9,21 +9,16 @@ The emulator and the service (``Runner``) share this process's event loop.
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
 import logging
 import os
-import signal
 import socket
-import subprocess
-import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from service import logs
-from service.devbroker import EmbeddedBroker, free_port, wait_for_port
+from service.devbroker import EmbeddedBroker, free_port
 from service.emulator import Emulator, EmulatorConfig
 from service.errors import ConfigError
 from service.runner import Runner
@@ -34,7 +29,6 @@ log = logging.getLogger(__name__)
 DEFAULT_BROKER_PORT = 9092
 DEFAULT_METRICS_PORT = 9464
 EMULATOR_API_KEY = "sk-ant-dev-emulator"  # the emulator checks that a key is present, not its value
-_PR_SET_PDEATHSIG = 1
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -64,31 +58,6 @@ def pick_port(wanted: int | None, preferred: int) -> int:
     if wanted is None and port_free(preferred):
         return preferred
     return free_port()
-
-
-def _die_with_parent() -> None:  # pragma: no cover - runs in the forked child
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
-
-
-class DevBroker(EmbeddedBroker):
-    """The embedded broker, also terminated by the kernel when its parent dies (Linux)."""
-
-    def start(self, timeout: float = 20.0, log_path: Path | None = None) -> DevBroker:
-        out = open(log_path, "ab") if log_path else subprocess.DEVNULL  # noqa: SIM115 - owned by Popen
-        env = {**os.environ, "RUST_LOG": os.environ.get("RUST_LOG", "warn")}
-        self._process = subprocess.Popen(
-            self.command(),
-            stdout=out,
-            stderr=out,
-            env=env,
-            start_new_session=True,
-            preexec_fn=_die_with_parent if sys.platform == "linux" else None,  # noqa: PLW1509 - no threads yet
-        )
-        if not wait_for_port(self.host, self.port, timeout):
-            self.stop()
-            raise RuntimeError(f"embedded broker did not listen on {self.bootstrap} within {timeout}s")
-        return self
 
 
 def dev_settings(
@@ -127,7 +96,7 @@ class DevStack:
         self.options = options
         self.state_dir = options.state_dir or Path(tempfile.mkdtemp(prefix="claude-kafka-dev-"))
         self.state_dir.mkdir(parents=True, exist_ok=True)
-        self.broker = DevBroker(port=pick_port(options.broker_port, DEFAULT_BROKER_PORT))
+        self.broker = EmbeddedBroker(port=pick_port(options.broker_port, DEFAULT_BROKER_PORT))
         self.metrics_port = pick_port(options.metrics_port, DEFAULT_METRICS_PORT)
         self._emulator_port = free_port()
         self.emulator_url = None if options.real_api else f"http://127.0.0.1:{self._emulator_port}"
