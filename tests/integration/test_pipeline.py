@@ -160,7 +160,8 @@ async def service_for_faults(
     prefix = f"faults{int(time.time() * 1000) % 10**8}"
     settings = load_settings(
         env_file=None,
-        kafka={"bootstrap_servers": kafka_bootstrap, "group_id": f"{prefix}-group", "enable_idempotence": embedded_idempotence},
+        kafka={"bootstrap_servers": kafka_bootstrap, "group_id": f"{prefix}-group", "enable_idempotence": embedded_idempotence,
+               "session_timeout_ms": 6_000, "heartbeat_interval_ms": 500},
         topics={
             "prompts": f"{prefix}.prompts", "deltas": f"{prefix}.deltas", "completions": f"{prefix}.completions",
             "errors": f"{prefix}.errors", "batches": f"{prefix}.batches", "partitions": 2,
