@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-dev
 
-.PHONY: run test lint typecheck unit schemas schemas-check bench bench-quick clean venv docs
+.PHONY: run test test-reliability lint typecheck unit schemas schemas-check bench bench-quick clean venv docs
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -30,7 +30,12 @@ schemas: $(STAMP)
 	$(BIN)/python -m schemas.generate
 
 test: lint typecheck
-	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -q --ignore=tests/reliability $(PYTEST_ARGS)
+
+# The fault suite of issue 11 (~3 min on 2 cores): crashes, API faults, broker trouble, scale, hostile
+# input, secrets, bounded memory. Kept out of `make test` to hold that under its time budget; CI runs both.
+test-reliability: $(STAMP)
+	$(BIN)/python -m pytest -q tests/reliability $(PYTEST_ARGS)
 
 bench: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'

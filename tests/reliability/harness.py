@@ -48,13 +48,13 @@ class Row:
 def render(rows: list[Row]) -> str:
     """The README table: one line per scenario, in the order the suite ran them."""
     lines = [
-        "| Scenario | Prompts sent | Completed | Errored | Duplicates | Lost |",
-        "|---|---:|---:|---:|---:|---:|",
+        "| Scenario | Prompts sent | Completed | Errored | Duplicates | Lost | Notes |",
+        "|---|---:|---:|---:|---:|---:|---|",
     ]
     for row in rows:
-        errored = f"{row.errored} ({row.note})" if row.note else str(row.errored)
         lines.append(
-            f"| {row.scenario} | {row.sent:,} | {row.completed:,} | {errored} | {row.duplicates:,} | {row.lost} |"
+            f"| {row.scenario} | {row.sent:,} | {row.completed:,} | {row.errored:,} | {row.duplicates:,} "
+            f"| {row.lost} | {row.note} |"
         )
     return "\n".join(lines) + "\n"
 
@@ -65,12 +65,11 @@ def read_rows(path: Path) -> list[Row]:
         return []
     rows = []
     for line in path.read_text().splitlines():
-        cells = [c.strip() for c in line.strip("|").split("|")]
-        if len(cells) != 6 or not cells[1].replace(",", "").isdigit():
+        cells = [c.strip() for c in line.strip().removeprefix("|").removesuffix("|").split("|")]
+        if len(cells) != 7 or not cells[1].replace(",", "").isdigit():
             continue
-        errored, _, note = cells[3].partition(" (")
-        numbers = [int(c.replace(",", "")) for c in (cells[1], cells[2], errored, cells[4], cells[5])]
-        rows.append(Row(cells[0], *numbers, note.removesuffix(")")))
+        numbers = [int(c.replace(",", "")) for c in cells[1:6]]
+        rows.append(Row(cells[0], *numbers, cells[6]))
     return rows
 
 
