@@ -9,12 +9,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
-import signal
 
 from service.batch import BatchCoordinator
 from service.health import HealthServer
 from service.kafka.bootstrap import bootstrap_problem
+from service.lifecycle import GracefulSignals
 from service.metrics import Metrics
 from service.pipeline.backoff import attempt_delay
 from service.pipeline.service import StreamingPipeline
@@ -46,20 +45,13 @@ class Runner:
             if observability.metrics_port
             else None
         )
-        self._signals = 0
+        self.signals = GracefulSignals(self.request_stop)
         self._stop = asyncio.Event()
 
     def install_signal_handlers(self) -> None:
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, self._on_signal, sig)
+        self.signals.install()
 
-    def _on_signal(self, sig: signal.Signals) -> None:
-        self._signals += 1
-        if self._signals > 1:
-            log.warning("second signal: exiting now")
-            os._exit(130)
-        log.info("signal received, draining", extra={"signal": sig.name})
+    def request_stop(self) -> None:
         self._stop.set()
         self.pipeline.request_stop()
 

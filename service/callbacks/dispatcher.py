@@ -8,10 +8,7 @@ pipeline (``claude-kafka run``) never waits for any of this.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
-import time
 
 from aiohttp.abc import AbstractResolver
 
@@ -21,19 +18,15 @@ from service.callbacks.http import CallbackClient
 from service.callbacks.outcomes import CALLBACK_FAILED, CALLBACK_REFUSED, failure, wanted
 from service.callbacks.retry import Verdict
 from service.callbacks.signing import secret_key
-from service.errors import ConfigError, KafkaError
+from service.errors import ConfigError
 from service.metrics import Metrics
-from service.pipeline.inputs import InputRecord, Inputs, Partition
-from service.pipeline.offsets import OffsetBook
+from service.pipeline.inputs import InputRecord
 from service.pipeline.outputs import Outputs
 from service.pipeline.prompts import publish_error_event
+from service.pipeline.workers import RecordWorkers
 from service.settings import Settings
 
 log = logging.getLogger(__name__)
-
-FETCH_TIMEOUT_MS = 100
-COMMIT_INTERVAL_SECONDS = 0.2
-FETCH_ERROR_BACKOFF_SECONDS = 1.0
 
 
 def signing_key(settings: Settings) -> bytes:
@@ -63,14 +56,17 @@ class CallbackDispatcher:
         self._limit = callbacks.max_in_flight
         self._kinds = {settings.topics.completions: "completion", settings.topics.errors: "error"}
         self._source = f"/claude-kafka/{settings.pipeline.service_instance}/callbacks".encode()
-        self._book = OffsetBook()
-        self._tasks: dict[asyncio.Task[None], tuple[Partition, int]] = {}
-        self._stopping = asyncio.Event()
-        self._slot_freed = asyncio.Event()
-        self._paused = False
-        self._last_commit = 0.0
         kafka = settings.kafka.model_copy(update={"group_id": callbacks.group_id})
-        self.inputs = Inputs(kafka, list(self._kinds), metrics, self._revoked, self._assigned)
+        self.workers = RecordWorkers(
+            kafka,
+            list(self._kinds),
+            metrics,
+            limits={"callbacks": self._limit},
+            start=lambda record: (self._handle(record), "callbacks"),
+            rebalance_grace=settings.pipeline.rebalance_grace_seconds,
+            on_count=metrics.callbacks_in_flight.set,
+        )
+        self.inputs = self.workers.inputs
         self.outputs = Outputs(settings.kafka, metrics)
         self.client = CallbackClient(callbacks, resolver)
         self.deliverer = Deliverer(self.client, callbacks, metrics, key)
@@ -82,27 +78,16 @@ class CallbackDispatcher:
         await self.inputs.start()
 
     def request_stop(self) -> None:
-        self._stopping.set()
+        self.workers.request_stop()
 
     async def run(self) -> None:
-        """Fetch and dispatch until ``request_stop``; never dies on one record or one Kafka error."""
-        while not self._stopping.is_set():
-            try:
-                await self._fetch_once()
-                if time.monotonic() - self._last_commit >= COMMIT_INTERVAL_SECONDS:
-                    await self._commit()
-            except KafkaError as exc:
-                log.warning("kafka error in the callback loop, retrying: %s", exc)
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._stopping.wait(), FETCH_ERROR_BACKOFF_SECONDS)
+        """Fetch and deliver until ``request_stop``; never dies on one record or one Kafka error."""
+        await self.workers.run()
 
     async def drain(self, grace: float) -> None:
         """Let deliveries finish within ``grace``, cancel the rest (redelivered later), commit."""
-        in_flight = list(self._tasks)
-        log.info("draining callbacks", extra={"in_flight": len(in_flight), "grace_seconds": grace})
-        finished, cancelled = await self._settle(in_flight, grace)
-        await self.outputs.flush()
-        await self._commit(force=True)
+        log.info("draining callbacks", extra={"in_flight": self.workers.in_flight, "grace_seconds": grace})
+        finished, cancelled = await self.workers.drain(grace, self.outputs.flush)
         log.info("callbacks drained", extra={"finished": finished, "cancelled": cancelled})
 
     async def stop(self) -> None:
@@ -117,29 +102,7 @@ class CallbackDispatcher:
             return False, "consumer has not joined its group"
         return True, "ok"
 
-    # -- fetch and dispatch ------------------------------------------------------------------------
-    async def _fetch_once(self) -> None:
-        free = self._limit - len(self._tasks)
-        if free <= 0:
-            if not self._paused:
-                self.inputs.pause()
-                self._paused = True
-            self._slot_freed.clear()  # keep polling while paused: the group membership stays alive
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._slot_freed.wait(), FETCH_TIMEOUT_MS / 1000.0)
-            records = await self.inputs.fetch(1, 0)
-        else:
-            if self._paused:
-                self.inputs.resume()
-                self._paused = False
-            records = await self.inputs.fetch(free, FETCH_TIMEOUT_MS)
-        for record in records:
-            self._book.start(record.where, record.offset)
-            task = asyncio.ensure_future(self._handle(record))
-            self._tasks[task] = (record.where, record.offset)
-            task.add_done_callback(self._task_done)
-        self._metrics.callbacks_in_flight.set(len(self._tasks))
-
+    # -- one record --------------------------------------------------------------------------------
     async def _handle(self, record: InputRecord) -> None:
         source = SourceRecord(topic=record.topic, partition=record.partition, offset=record.offset)
         outcome = wanted(self._kinds[record.topic], record.value, source)
@@ -162,57 +125,3 @@ class CallbackDispatcher:
             self.outputs, self._settings.topics.errors, self._source, event, record.header("traceparent")
         )
         self._metrics.error_events.labels(error_type).inc()
-
-    def _task_done(self, task: asyncio.Task[None]) -> None:
-        where = self._tasks.pop(task, None)
-        if where is None:
-            return
-        self._metrics.callbacks_in_flight.set(len(self._tasks))
-        self._slot_freed.set()
-        if task.cancelled():
-            return  # the offset stays open: the outcome is delivered again, with the same webhook-id
-        exc = task.exception()
-        if exc is not None:
-            log.error("callback task crashed; its offset stays uncommitted", exc_info=exc)
-            return
-        self._book.finish(*where)
-
-    # -- commits and rebalances ----------------------------------------------------------------------
-    async def _commit(self, force: bool = False, only: set[Partition] | None = None) -> None:
-        positions = self._book.committable()
-        if only is not None:
-            positions = {p: o for p, o in positions.items() if p in only}
-        if not positions:
-            return
-        try:
-            await self.inputs.commit(positions)  # type: ignore[arg-type]
-        except KafkaError as exc:
-            log.warning("callback commit failed (will retry): %s", exc)
-            if force:
-                raise
-            return
-        self._book.mark_committed(positions)
-        self._last_commit = time.monotonic()
-
-    async def _revoked(self, partitions: list[Partition]) -> None:
-        revoked = set(partitions)
-        tasks = [t for t, (where, _) in self._tasks.items() if where in revoked]
-        await self._settle(tasks, self._settings.pipeline.rebalance_grace_seconds)
-        with contextlib.suppress(KafkaError):
-            await self._commit(only=revoked)
-        self._book.forget(revoked)
-
-    async def _assigned(self, partitions: list[Partition]) -> None:
-        self._paused = False
-
-    async def _settle(self, tasks: list[asyncio.Task[None]], grace: float) -> tuple[int, int]:
-        if not tasks:
-            return 0, 0
-        done, pending = await asyncio.wait(tasks, timeout=grace)
-        for task in pending:
-            task.cancel()
-        if pending:
-            await asyncio.wait(pending)
-        for task in (*done, *pending):
-            self._task_done(task)
-        return len(done), len(pending)

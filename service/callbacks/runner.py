@@ -5,15 +5,13 @@ The same shape as ``service.runner``: signal handlers only set a flag; a second 
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import os
-import signal
 
 from aiohttp.abc import AbstractResolver
 
 from service.callbacks.dispatcher import CallbackDispatcher
 from service.health import HealthServer
+from service.lifecycle import GracefulSignals
 from service.metrics import Metrics
 from service.settings import Settings
 
@@ -38,19 +36,12 @@ class CallbacksRunner:
             if observability.metrics_port
             else None
         )
-        self._signals = 0
+        self.signals = GracefulSignals(self.request_stop)
 
     def install_signal_handlers(self) -> None:
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, self._on_signal, sig)
+        self.signals.install()
 
-    def _on_signal(self, sig: signal.Signals) -> None:
-        self._signals += 1
-        if self._signals > 1:
-            log.warning("second signal: exiting now")
-            os._exit(130)
-        log.info("signal received, draining", extra={"signal": sig.name})
+    def request_stop(self) -> None:
         self.dispatcher.request_stop()
 
     async def serve(self) -> None:
