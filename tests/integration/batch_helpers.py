@@ -15,7 +15,7 @@ from service.emulator import Emulator
 from service.emulator.batch_store import BatchStore
 from service.emulator.batches import BATCH_STORE
 from service.runner import Runner
-from service.settings import SECTIONS, Settings, env_name
+from service.settings import Settings
 from tests.kafkautil import Collector, Record
 
 MODEL = "claude-haiku-4-5"
@@ -41,23 +41,6 @@ def batch_settings(make_settings: Any, emulator_url: str, **batch: Any) -> Setti
         pipeline={"shutdown_grace_seconds": 5.0},
     )
     return settings
-
-
-def settings_env(settings: Settings) -> dict[str, str]:
-    """Environment variables that reproduce ``settings`` in a child process."""
-    env: dict[str, str] = {}
-    for name, section in SECTIONS.items():
-        current = getattr(settings, name)
-        for field in section.model_fields:
-            value = getattr(current, field)
-            if value is None:
-                continue
-            if hasattr(value, "get_secret_value"):
-                value = value.get_secret_value()
-            elif isinstance(value, tuple):
-                value = ",".join(value)
-            env[env_name(section, field)] = str(value)
-    return env
 
 
 def store(emu: Emulator) -> BatchStore:

@@ -13,8 +13,9 @@ from typing import Any
 import pytest
 
 from service.emulator import Emulator, EmulatorConfig
-from tests.integration.batch_helpers import batch_prompt, batch_settings, finals, settings_env, until
+from tests.integration.batch_helpers import batch_prompt, batch_settings, finals, until
 from tests.kafkautil import Collector, Record, produce
+from tests.services import settings_env
 
 pytestmark = pytest.mark.integration
 REPO = Path(__file__).resolve().parents[2]
