@@ -104,8 +104,9 @@ class BatchCoordinator:
             # Written half-way by a process that died before its hand-off returned: those prompts
             # were never committed and are redone, so the partial record is ignored.
             log.warning("ignoring incomplete batch records", extra={"keys": len(folded.broken)})
-        skips = superseded(folded.open)
-        for batch in folded.open:
+        skips = superseded(folded.open)  # decided on the recorded versions, before advancing them
+        for recorded in folded.open:
+            batch = await self._advance(recorded)
             self._track(batch, skips[batch.batch_id])
             log.info(
                 "batch resumed",
@@ -221,6 +222,20 @@ class BatchCoordinator:
         _resolve(item.token)
 
     # -- following a batch --------------------------------------------------------------------------
+    async def _advance(self, batch: OpenBatch) -> OpenBatch:
+        """Re-record a resumed batch one attempt higher before following it.
+
+        Its results may have been published before the crash that left it open; published again,
+        they must carry a higher (generation, attempt) than the first time, as every redo does.
+        """
+        entries = tuple(entry.next_attempt() for entry in batch.entries)
+        records = chunk_records(batch.batch_id, entries, batch.submitted_at, batch.instance)
+        await self.records.write(records)
+        stale = set(batch.keys) - {record.key for record in records}
+        if stale:
+            await self.records.tombstone(sorted(stale))
+        return OpenBatch(batch.batch_id, batch.submitted_at, batch.instance, len(records), entries)
+
     def _track(self, batch: OpenBatch, skip: frozenset[str]) -> None:
         tracked = _Tracked(batch, skip, {"processing": len(batch.entries)})
         self._open[batch.batch_id] = tracked
