@@ -15,6 +15,31 @@ from service.kafka.probe import metadata_answer
 from service.metrics import Metrics
 from service.settings import KafkaSettings
 
+PRUNE_AT = 64
+
+
+class Acks:
+    """The acknowledgements one attempt still waits for, in send order.
+
+    Holding every delta's future until the stream ends costs about 300 bytes a delta (the future and
+    its RecordMetadata), which grows with the answer. Futures the broker has acknowledged are
+    dropped every ``PRUNE_AT`` sends (amortised O(1), no callback per delta); failed or cancelled
+    ones are kept, so ``Outputs.acknowledged`` sees exactly what it would have seen in the full list.
+    """
+
+    __slots__ = ("_limit", "pending")
+
+    def __init__(self) -> None:
+        self.pending: list[asyncio.Future[object]] = []
+        self._limit = PRUNE_AT
+
+    def add(self, future: asyncio.Future[object]) -> None:
+        pending = self.pending
+        pending.append(future)
+        if len(pending) >= self._limit:
+            pending[:] = [f for f in pending if not f.done() or f.cancelled() or f.exception() is not None]
+            self._limit = max(PRUNE_AT, 2 * len(pending))
+
 
 class Outputs:
     """``send`` enqueues and returns the broker-acknowledgement future; ``stop`` flushes first."""

@@ -28,7 +28,7 @@ from service.pipeline.backoff import attempt_delay
 from service.pipeline.claude import Claude
 from service.pipeline.coalesce import Coalescer
 from service.pipeline.deltas import DeltaEncoder
-from service.pipeline.outputs import Outputs
+from service.pipeline.outputs import Acks, Outputs
 from service.pipeline.pricing import PriceTable
 from service.pipeline.ratelimit import RateGate
 from service.settings import Settings
@@ -125,7 +125,7 @@ class PromptRunner:
         coalescer = (
             Coalescer(self._pipeline.delta_coalesce_ms / 1000.0) if self._pipeline.delta_coalesce_ms else None
         )
-        futures: list[Any] = []
+        acks = Acks()
         send = self._outputs.send
         topic = self._topics.deltas
         key = encoder.key
@@ -152,11 +152,11 @@ class PromptRunner:
                         texts = [raw] if coalescer is None else coalescer.push(event, raw, time.monotonic())
                     for text in texts:
                         value, headers = encoder.encode(text)
-                        futures.append(await send(topic, key, value, headers))
+                        acks.add(await send(topic, key, value, headers))
             if coalescer is not None:
                 for text in coalescer.flush():
                     value, headers = encoder.encode(text)
-                    futures.append(await send(topic, key, value, headers))
+                    acks.add(await send(topic, key, value, headers))
             message = accumulator.result()
         except ClaudeError as exc:
             self._metrics.api_requests.labels(model, exc.type).inc()
@@ -171,7 +171,7 @@ class PromptRunner:
             duration_ms=round((finished - started) * 1000.0, 3),
         )
         self._observe_stream(model, message, started, first_token, finished)
-        return message, timings, futures
+        return message, timings, acks.pending
 
     def _observe_stream(
         self, model: str, message: dict[str, Any], started: float, first_token: float | None, finished: float
