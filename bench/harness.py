@@ -164,6 +164,10 @@ class Stack:
         full = {
             "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
             "KAFKA_ENABLE_IDEMPOTENCE": "false",  # Tansu does not support it (README)
+            # Tansu holds a new group's first join for half the session timeout: 6 s joins in 3 s
+            # instead of 15 s (as tests/conftest.py does).
+            "KAFKA_SESSION_TIMEOUT_MS": "6000",
+            "KAFKA_HEARTBEAT_INTERVAL_MS": "500",
             "KAFKA_GROUP_ID": f"bench-{name}-{time.monotonic_ns()}",
             "ANTHROPIC_BASE_URL": base_url,
             "ANTHROPIC_API_KEY": "bench",

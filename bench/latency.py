@@ -23,6 +23,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import psutil
+
 from bench import harness as h
 
 MERGEABLE = {"text_delta": "text", "input_json_delta": "partial_json", "thinking_delta": "thinking"}
@@ -114,25 +116,39 @@ def added_latency(
     return {"total": total, "service": service, "kafka": kafka}
 
 
-def run_variant(
-    broker: h.Stack,
-    bootstrap: str,
-    coalesce_ms: int,
-    streams: int,
-    prompts: int,
-    output_tokens: int,
-    tag: str,
-) -> dict[str, Any]:
+def _split(
+    rows: dict[str, list[tuple[float, int, dict[str, Any]]]], level: int
+) -> dict[str, list[tuple[float, int, dict[str, Any]]]]:
+    prefix = f"lat-{level}-"
+    return {cid: r for cid, r in rows.items() if cid.startswith(prefix)}
+
+
+def _busy_cores() -> float:
+    t = psutil.cpu_times()
+    return float(t.user + t.system + t.nice + getattr(t, "irq", 0) + getattr(t, "softirq", 0))
+
+
+def run_curve(
+    broker: h.Stack, bootstrap: str, coalesce_ms: int, levels: tuple[int, ...], seconds: float, tokens: int
+) -> list[dict[str, Any]]:
+    """One service, emulator and consumer; one phase per level of concurrency, lowest first.
+
+    A phase offers prompts at the steady rate that keeps ``level`` streams in flight (Little's law)
+    for ``seconds`` and ends when the service has finished all of them, so phases do not overlap.
+    The service's MAX_IN_FLIGHT is the top level: when the box saturates, streams queue inside the
+    service (and count as added latency) rather than in the prompts topic (which would not).
+    """
     stack = h.Stack()
     work = Path(tempfile.mkdtemp(prefix="bench-latency-"))
     emit_path, dump = work / "emit.json", work / "records.jsonl"
+    plan = [(level, int(level / (0.4 + tokens / 80) * seconds)) for level in levels]
     try:
-        prefix = f"lat{coalesce_ms}-{tag}"
+        prefix = f"lat{coalesce_ms}-{time.monotonic_ns()}"
         topics = h.create_topics(bootstrap, prefix)
         emu = stack.start_emulator(
             ttft_ms=400,
             tokens_per_second=80,
-            output_tokens=output_tokens,
+            output_tokens=tokens,
             tokens_per_delta=None,
             emit_log=emit_path,
             name=f"emulator-lat{coalesce_ms}",
@@ -152,60 +168,99 @@ def run_variant(
                     "--completions",
                     topics["completions"],
                     "--expect",
-                    str(prompts),
+                    str(sum(n for _, n in plan)),
                     "--out",
                     str(dump),
                 ],
             )
         )
         h.wait_until(lambda: Path(str(dump) + ".ready").exists(), 30, what="consumer start")
-        env = {"MAX_IN_FLIGHT": str(streams), "DELTA_COALESCE_MS": str(coalesce_ms), **h.topic_env(prefix)}
+        env = {
+            "MAX_IN_FLIGHT": str(max(levels)),
+            "DELTA_COALESCE_MS": str(coalesce_ms),
+            **h.topic_env(prefix),
+        }
         service, port = stack.start_service(bootstrap, emu.base_url, env, name=f"service-lat{coalesce_ms}")
         h.wait_assigned(port)
-        # Steady arrivals keep ~``streams`` in flight (Little's law), as a live topic would; a single
-        # burst would synchronise every stream's deltas, which no real workload does.
-        rate = streams / (0.4 + output_tokens / 80)
-        cpu0, others0 = service.cpu_seconds(), {**stack.cpu_by_process(), **broker.cpu_by_process()}
-        started = h.produce_paced(bootstrap, (f"lat-{i}" for i in range(prompts)), topics["prompts"], rate)
-        h.wait_until(lambda: not consumer.alive(), 300, 0.2, "all completions read")
-        elapsed, cpu = time.time() - started, service.cpu_seconds() - cpu0
-        others = {**stack.cpu_by_process(), **broker.cpu_by_process()}
-        utilisation = {k: round((others[k] - v) / elapsed, 3) for k, v in others0.items() if k in others}
+        phases: list[dict[str, Any]] = []
+        done = 0
+        for level, prompts in plan:
+            rate = level / (0.4 + tokens / 80)
+            cpu0, busy0 = service.cpu_seconds(), _busy_cores()
+            others0 = {**stack.cpu_by_process(), **broker.cpu_by_process()}
+            ids = (f"lat-{level}-{i}" for i in range(prompts))
+            started = h.produce_paced(bootstrap, ids, topics["prompts"], rate)
+            done += prompts
+            h.wait_until(
+                lambda d=done: h.counter(h.scrape(port), "claude_kafka_prompts_finished_total") >= d,
+                120,
+                0.25,  # each scrape renders /metrics in the service: polled slowly so it costs ~nothing
+                f"{level}-stream phase finished",
+            )
+            elapsed = time.time() - started
+            others = {**stack.cpu_by_process(), **broker.cpu_by_process()}
+            phase: dict[str, Any] = {
+                "streams": level,
+                "prompts": prompts,
+                "offered_prompts_per_s": rate,
+                "started": started,
+                "elapsed_s": elapsed,
+                "service_cpu_utilisation": (service.cpu_seconds() - cpu0) / elapsed,
+                "service_cpu_s": service.cpu_seconds() - cpu0,
+                "box_busy_cores": (_busy_cores() - busy0) / elapsed,
+                "cpu_utilisation_by_process": {
+                    k: round((others[k] - v) / elapsed, 3) for k, v in others0.items() if k in others
+                },
+            }
+            phases.append(phase)
+            h.log(f"  {level} streams: service CPU {phase['service_cpu_utilisation']:.0%}")
+        h.wait_until(lambda: not consumer.alive(), 120, 0.2, "all completions read")
         stack.close()  # the emulator writes its emit log on SIGTERM
         deltas, completed = read_dump(dump)
-        ms = added_latency(deltas, json.loads(emit_path.read_text()))
-        events = sum(len(rows) for rows in deltas.values())
-        return {
-            "coalesce_ms": coalesce_ms,
-            "added_latency_ms": h.percentiles(ms["total"]),
-            "service_part_ms": h.percentiles(ms["service"]),
-            "kafka_part_ms": h.percentiles(ms["kafka"]),
-            "delta_events": events,
-            "completions": len(completed),
-            "offered_prompts_per_s": rate,
-            "prompts_per_s": len(completed) / (max(completed.values()) - started) if completed else 0,
-            "service_cpu_utilisation": cpu / elapsed,
-            "cpu_utilisation_by_process": utilisation,
-            "cpu_s_per_1000_deltas": cpu / events * 1000 if events else None,
-        }
+        emit = json.loads(emit_path.read_text())
+        points = []
+        for phase in phases:
+            level = phase["streams"]
+            rows = _split(deltas, level)
+            ms = added_latency(rows, emit)
+            events = sum(len(r) for r in rows.values())
+            ends = [t for cid, t in completed.items() if cid.startswith(f"lat-{level}-")]
+            points.append(
+                {
+                    **{k: v for k, v in phase.items() if k != "started"},
+                    "coalesce_ms": coalesce_ms,
+                    "added_latency_ms": h.percentiles(ms["total"]),
+                    "service_part_ms": h.percentiles(ms["service"]),
+                    "kafka_part_ms": h.percentiles(ms["kafka"]),
+                    "delta_events": events,
+                    "completions": len(ends),
+                    "prompts_per_s": len(ends) / (max(ends) - phase["started"]) if ends else 0,
+                    "cpu_s_per_1000_deltas": phase["service_cpu_s"] / events * 1000 if events else None,
+                }
+            )
+        return points
     finally:
         stack.close()
 
 
 def run(quick: bool) -> dict[str, Any]:
-    streams, seconds, tokens = (100, 6, 120) if quick else (500, 12, 200)
-    prompts = int(streams / (0.4 + tokens / 80) * seconds)
+    levels, seconds, tokens = (
+        ((10, 25, 50, 100), 2.0, 120) if quick else ((10, 25, 50, 100, 250, 500), 8.0, 200)
+    )
+    headline = 100 if quick else 500
     stack = h.Stack()
+    curves: list[dict[str, Any]] = []
     try:
         bootstrap = stack.start_broker()
-        results = []
         for coalesce in (0, 10):
-            h.log(f"scenario 3: added latency, {streams} streams, coalescing {coalesce} ms")
-            result = run_variant(
-                stack, bootstrap, coalesce, streams, prompts, tokens, str(time.monotonic_ns())
-            )
-            h.log(f"  p50 {result['added_latency_ms']['p50']} ms, p99 {result['added_latency_ms']['p99']} ms")
-            results.append(result)
+            # Quick mode: the full curve with coalescing off, two points with it on (time budget).
+            at = levels if coalesce == 0 or not quick else (levels[0], headline)
+            h.log(f"scenario 3: added latency at {at} streams, coalescing {coalesce} ms")
+            points = run_curve(stack, bootstrap, coalesce, at, seconds, tokens)
+            for p in points:
+                a = p["added_latency_ms"]
+                h.log(f"  {p['streams']} streams: p50 {a['p50']} ms, p99 {a['p99']} ms, max {a['max']} ms")
+            curves.append({"coalesce_ms": coalesce, "points": points})
     finally:
         stack.close()
     return {
@@ -214,12 +269,16 @@ def run(quick: bool) -> dict[str, Any]:
             "tokens_per_second": 80,
             "output_tokens": tokens,
             "tokens_per_delta": "1..3",
-            "streams": streams,
-            "prompts": prompts,
+            "levels": list(levels),
+            "seconds_per_level": seconds,
+            "streams": headline,
             "consumer_fetch_max_wait_ms": 5,
+            "cores": psutil.cpu_count(),
             "quick": quick,
         },
-        "variants": results,
+        "curves": curves,
+        # The headline level per coalescing setting (the summary table and rq_compare read these).
+        "variants": [next(p for p in c["points"] if p["streams"] == headline) for c in curves],
         "goal_p99_ms": 20,
     }
 

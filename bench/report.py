@@ -23,6 +23,7 @@ def markdown() -> str:
     if tp:
         s, c = tp["service"], tp["ceilings"]
         lower = tp["lower_ceiling"]
+        combined = 1 / (1 / c["producer"]["prompts_per_s"] + 1 / c["sdk_raw"]["prompts_per_s"])
         lines += [
             f"| Service throughput, zero pacing (1 process) | {s['prompts_per_s']:.0f} prompts/s, "
             f"{s['delta_events_per_s']:,.0f} delta events/s | |",
@@ -41,6 +42,8 @@ def markdown() -> str:
             f"({tp['emulator_headroom']:.0f}x the service's rate) | |",
             f"| Service / lower ceiling ({lower}) | {tp['fraction_of_lower_ceiling']:.0%} | >= 60%: "
             f"{_ok(tp['fraction_of_lower_ceiling'] >= 0.6)} |",
+            f"| Service / combined ceiling 1/(1/a + 1/b) = {combined:.0f} prompts/s (both jobs on one core; "
+            f"the meaningful one) | {s['prompts_per_s'] / combined:.0%} | |",
         ]
     if lat:
         cfg = lat["config"]
@@ -52,7 +55,8 @@ def markdown() -> str:
                 f"(emit -> consumer) | p50 {a['p50']:.1f} / p99 {a['p99']:.1f} / max {a['max']:.1f} ms "
                 f"(service part p50 {v['service_part_ms']['p50']:.1f}, "
                 f"p99 {v['service_part_ms']['p99']:.1f}; Kafka part p50 {v['kafka_part_ms']['p50']:.1f}, "
-                f"p99 {v['kafka_part_ms']['p99']:.1f}) | {goal} |"
+                f"p99 {v['kafka_part_ms']['p99']:.1f}; service CPU "
+                f"{v['service_cpu_utilisation']:.0%} of a core) | {goal} |"
             )
     if mem:
         for row in mem["levels"]:
@@ -89,7 +93,32 @@ def markdown() -> str:
         ]
     elif rq:
         lines.append(f"| RQ comparison | skipped: {rq['skipped']} | |")
+    if lat and "curves" in lat:
+        lines += ["", *curve_table(lat)]
     return "\n".join(lines) + "\n"
+
+
+def curve_table(lat: dict[str, Any]) -> list[str]:
+    """Added latency per level of concurrency: where it is flat, and where the CPU runs out."""
+    cfg = lat["config"]
+    lines = [
+        f"Added latency by streams in flight (TTFT {cfg['ttft_ms']} ms, {cfg['tokens_per_second']} tokens/s, "
+        f"{cfg['output_tokens']} tokens; ms, emit -> consumer; CPU in cores of {cfg.get('cores', 2)}):",
+        "",
+        "| Coalescing | Streams | Deltas/s | p50 | p99 | max | Service part p50 / p99 | "
+        "Kafka part p50 / p99 | Service CPU | Broker CPU | Box busy |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for curve in lat["curves"]:
+        for p in curve["points"]:
+            a, sp, kp = p["added_latency_ms"], p["service_part_ms"], p["kafka_part_ms"]
+            lines.append(
+                f"| {curve['coalesce_ms']} ms | {p['streams']} | {p['delta_events'] / p['elapsed_s']:,.0f} | "
+                f"{a['p50']:.1f} | {a['p99']:.1f} | {a['max']:.1f} | {sp['p50']:.1f} / {sp['p99']:.1f} | "
+                f"{kp['p50']:.1f} / {kp['p99']:.1f} | {p['service_cpu_utilisation']:.2f} | "
+                f"{p['cpu_utilisation_by_process'].get('broker', 0):.2f} | {p['box_busy_cores']:.2f} |"
+            )
+    return lines
 
 
 def chart() -> None:
@@ -112,16 +141,36 @@ def chart() -> None:
         ]
         axes[0].bar(names, values, color=["tab:blue", "tab:gray", "tab:gray", "tab:olive", "tab:olive"])
         axes[0].set_title("Zero pacing: prompts/s, one process")
-    if lat:
-        for v in lat["variants"]:
-            a = v["added_latency_ms"]
-            axes[1].bar(
-                [f"coalesce {v['coalesce_ms']} ms\np50", f"coalesce {v['coalesce_ms']} ms\np99"],
-                [a["p50"], a["p99"]],
-            )
+    if lat and "curves" in lat:
+        for curve, color in zip(lat["curves"], ("tab:blue", "tab:green"), strict=False):
+            points = curve["points"]
+            streams = [p["streams"] for p in points]
+            for pct, style in (("p50", ":"), ("p99", "-")):
+                axes[1].plot(
+                    streams,
+                    [p["added_latency_ms"][pct] for p in points],
+                    style,
+                    marker="o",
+                    color=color,
+                    label=f"{pct}, coalescing {curve['coalesce_ms']} ms",
+                )
         axes[1].axhline(20, color="red", linestyle="--", label="p99 goal")
-        axes[1].set_title(f"Added latency (ms), {lat['config']['streams']} streams")
-        axes[1].legend()
+        axes[1].set_xscale("log")
+        axes[1].set_yscale("log")
+        axes[1].set_xlabel("streams in flight")
+        axes[1].set_title("Added latency (ms) vs streams in flight")
+        cpu = axes[1].twinx()
+        first = lat["curves"][0]["points"]
+        cpu.plot(
+            [p["streams"] for p in first],
+            [p["service_cpu_utilisation"] for p in first],
+            marker="s",
+            color="tab:orange",
+            label="service CPU (cores)",
+        )
+        cpu.set_ylabel("service CPU (cores), coalescing 0 ms")
+        cpu.set_ylim(0, 1.2)
+        axes[1].legend(fontsize=7, loc="upper left")
     if mem:
         streams = [r["streams"] for r in mem["levels"]]
         axes[2].plot(streams, [r["rss_mb"] for r in mem["levels"]], marker="o", label="RSS MB")

@@ -175,7 +175,7 @@ def run_service(bootstrap: str, base_url: str, prompts: int) -> dict[str, Any]:
 
 def run(quick: bool, service_rate: float | None) -> dict[str, Any]:
     output_tokens = 120 if quick else 200
-    prompts = 8 if quick else 20
+    prompts = 4 if quick else 20
     redis_server = redis_available()
     if redis_server is None:
         h.log("scenario 5 skipped: redis-server is not installed and could not be installed")

@@ -54,7 +54,7 @@ def measure_service(
 
 
 def run(quick: bool) -> dict[str, Any]:
-    seconds = 2.0 if quick else 10.0
+    seconds = 1.5 if quick else 10.0
     stack = h.Stack()
     try:
         bootstrap = stack.start_broker()
