@@ -30,7 +30,8 @@ def free_port(host: str = "127.0.0.1") -> int:
 _PR_SET_PDEATHSIG = 1
 
 
-def _die_with_parent() -> None:  # pragma: no cover - runs in the forked child
+def die_with_parent() -> None:  # pragma: no cover - runs in the forked child
+    """``preexec_fn`` for children that must not outlive their parent (Linux; elsewhere a no-op)."""
     # The broker holds nothing worth flushing (in-memory storage), so SIGKILL is the right end.
     with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
@@ -99,7 +100,7 @@ class EmbeddedBroker:
             stderr=out,
             env=env,
             start_new_session=True,
-            preexec_fn=_die_with_parent if sys.platform == "linux" else None,  # noqa: PLW1509 - before threads
+            preexec_fn=die_with_parent if sys.platform == "linux" else None,  # noqa: PLW1509 - before threads
         )
         if not wait_for_port(self.host, self.port, timeout):
             self.stop()

@@ -15,7 +15,7 @@ from typing import Any
 
 from pydantic import SecretStr
 
-from service.devbroker import free_port, wait_for_port
+from service.devbroker import die_with_parent, free_port, wait_for_port
 from service.settings import SECTIONS, Settings, env_name
 
 MODEL = "claude-haiku-4-5"
@@ -63,7 +63,13 @@ class ChildProcess:
     def start(self) -> ChildProcess:
         log = open(self.log_path, "ab")  # noqa: SIM115 - handed to the child
         self.process = subprocess.Popen(
-            self.args, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            self.args,
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            # An interrupted test run must not leave services behind.
+            preexec_fn=die_with_parent if sys.platform == "linux" else None,  # noqa: PLW1509
         )
         log.close()
         return self
