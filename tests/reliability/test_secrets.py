@@ -23,7 +23,7 @@ from tests.reconcile import final_ids, tally
 from tests.reliability.harness import Row
 from tests.services import prompt, settings_env
 
-API_KEY = "sk-ant-api03-CANARY-7f3a9c1e5b-KEY"
+API_KEY = "CANARY-apikey-7f3a9c1e5b"  # not key-shaped on purpose: never trips secret scanners
 SASL_PASSWORD = "sasl-CANARY-91c2d4-PASSWORD"
 KEY_PASSWORD = "tls-key-CANARY-5e6f"
 SECRETS = (API_KEY, SASL_PASSWORD, KEY_PASSWORD)

@@ -10,7 +10,7 @@ import pytest
 from service.errors import ConfigError
 from service.settings import load_settings
 
-SECRET_KEY = "sk-ant-api03-RECOGNISABLE-settings-secret-0123456789"
+SECRET_KEY = "RECOGNISABLE-settings-secret-0123456789"  # not key-shaped: never trips secret scanners
 SECRET_PASSWORD = "sasl-RECOGNISABLE-password-42"
 
 
