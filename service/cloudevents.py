@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import time
 
 SPEC_VERSION = b"1.0"
 CONTENT_TYPE = b"application/json"
@@ -16,8 +16,19 @@ def event_type(kind: str) -> bytes:
     return f"{TYPE_PREFIX}{kind}.v1".encode()
 
 
+_last_stamp: list[tuple[int, bytes]] = [(-1, b"")]
+
+
 def rfc3339_now() -> bytes:
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z").encode()
+    """UTC now as RFC 3339 with milliseconds and ``Z``, formatted at most once per millisecond: a
+    stream's deltas arrive in bursts, and ``datetime.isoformat`` per event was ~4% of the CPU."""
+    now_ms = time.time_ns() // 1_000_000
+    last_ms, stamp = _last_stamp[0]
+    if now_ms != last_ms:
+        seconds, millis = divmod(now_ms, 1000)
+        stamp = b"%s.%03dZ" % (time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)).encode(), millis)
+        _last_stamp[0] = (now_ms, stamp)
+    return stamp
 
 
 def headers(
