@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-dev
 
-.PHONY: run test test-reliability lint typecheck unit schemas schemas-check bench bench-quick clean venv docs
+.PHONY: check-ts-sdk run test test-reliability lint typecheck unit schemas schemas-check bench bench-quick clean venv docs
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -50,3 +50,10 @@ clean:
 
 docs: $(STAMP)
 	$(BIN)/python -m service.configdoc
+
+# The emulator checked with the official TypeScript SDK (needs node + npm; not part of `make test`).
+check-ts-sdk: $(STAMP)
+	cd tests/emulator/ts_sdk && npm install --silent --no-audit --no-fund
+	$(BIN)/claude-kafka emulator --port 18765 --batch-time-scale 0.0001 & pid=$$!; \
+	  $(BIN)/python -c "import sys; from service.devbroker import wait_for_port; sys.exit(not wait_for_port('127.0.0.1', 18765, 20))" && \
+	  BASE=http://127.0.0.1:18765 node tests/emulator/ts_sdk/check.mjs; rc=$$?; kill $$pid; exit $$rc
