@@ -65,6 +65,20 @@ async def consume(args: argparse.Namespace) -> None:
     print(json.dumps({"records": len(rows), "completions": completions}))
 
 
+def start_consumer(
+    stack: h.Stack, name: str, bootstrap: str, topics: dict[str, str], expect: int, dump: Path
+) -> h.Child:
+    """Start the timestamping downstream reader (``python -m bench.latency consume``); wait until it reads."""
+    args = [
+        sys.executable, "-m", "bench.latency", "consume", "--bootstrap", bootstrap,
+        "--deltas", topics["deltas"], "--completions", topics["completions"],
+        "--expect", str(expect), "--out", str(dump),
+    ]  # fmt: skip
+    consumer = stack.add(h.Child(name, args))
+    h.wait_until(lambda: Path(str(dump) + ".ready").exists(), 30, what="consumer start")
+    return consumer
+
+
 def read_dump(path: Path) -> tuple[dict[str, list[tuple[float, int, dict[str, Any]]]], dict[str, float]]:
     """Per custom_id: ``(read_time, create_ms, delta_event)`` by seq; and completion read times."""
     deltas: dict[str, list[tuple[float, int, dict[str, Any]]]] = {}
@@ -153,28 +167,9 @@ def run_curve(
             emit_log=emit_path,
             name=f"emulator-lat{coalesce_ms}",
         )
-        consumer = stack.add(
-            h.Child(
-                f"consumer-lat{coalesce_ms}",
-                [
-                    sys.executable,
-                    "-m",
-                    "bench.latency",
-                    "consume",
-                    "--bootstrap",
-                    bootstrap,
-                    "--deltas",
-                    topics["deltas"],
-                    "--completions",
-                    topics["completions"],
-                    "--expect",
-                    str(sum(n for _, n in plan)),
-                    "--out",
-                    str(dump),
-                ],
-            )
+        consumer = start_consumer(
+            stack, f"consumer-lat{coalesce_ms}", bootstrap, topics, sum(n for _, n in plan), dump
         )
-        h.wait_until(lambda: Path(str(dump) + ".ready").exists(), 30, what="consumer start")
         env = {
             "MAX_IN_FLIGHT": str(max(levels)),
             "DELTA_COALESCE_MS": str(coalesce_ms),

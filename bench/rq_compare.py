@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import harness as h
-from bench.latency import read_dump
+from bench.latency import read_dump, start_consumer
 
 WORKERS = 2
 
@@ -132,28 +132,7 @@ def run_service(bootstrap: str, base_url: str, prompts: int) -> dict[str, Any]:
     try:
         topics = h.create_topics(bootstrap, f"ttfo-{time.monotonic_ns()}")
         prefix = topics["prompts"].rsplit(".", 1)[0]
-        consumer = stack.add(
-            h.Child(
-                "consumer-ttfo",
-                [
-                    sys.executable,
-                    "-m",
-                    "bench.latency",
-                    "consume",
-                    "--bootstrap",
-                    bootstrap,
-                    "--deltas",
-                    topics["deltas"],
-                    "--completions",
-                    topics["completions"],
-                    "--expect",
-                    str(prompts),
-                    "--out",
-                    str(dump),
-                ],
-            )
-        )
-        h.wait_until(lambda: Path(str(dump) + ".ready").exists(), 30, what="consumer start")
+        consumer = start_consumer(stack, "consumer-ttfo", bootstrap, topics, prompts, dump)
         _, port = stack.start_service(bootstrap, base_url, h.topic_env(prefix), name="service-ttfo")
         h.wait_assigned(port)
         time.sleep(1.0)

@@ -2,7 +2,6 @@
 
     ClaudeKafkaError
     ├── ConfigError            a setting is invalid; start-up stops with one line per problem
-    ├── PromptRejected         a prompt failed validation; becomes an ErrorEvent, no API call
     ├── ClaudeError            the Claude API or the stream failed (translated from the SDK)
     │   ├── ClaudeRetryable    worth another attempt (overload, rate limit, cut stream, 5xx)
     │   └── ClaudeFatal        the request itself is wrong (400, 401, 403, 404, 413)
@@ -36,12 +35,6 @@ class ConfigError(ClaudeKafkaError):
     def __init__(self, message: str, *, problems: list[str] | None = None) -> None:
         super().__init__(message)
         self.problems = problems or [message]
-
-
-class PromptRejected(ClaudeKafkaError):
-    """A prompt that will never succeed as sent: malformed, too large, not allowed, expired."""
-
-    type = "invalid_prompt"
 
 
 class ClaudeError(ClaudeKafkaError):
