@@ -9,8 +9,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
+from service.kafka.committed import committed_positions
 from service.kafka.config import common_kwargs, producer_kwargs
 from service.settings import Settings
 
@@ -45,12 +46,8 @@ async def produce(
 
 async def committed_offsets(settings: Settings, topic: str, partitions: int) -> dict[int, int | None]:
     """The consumer group's committed offsets, read without joining the group."""
-    consumer = AIOKafkaConsumer(**common_kwargs(settings.kafka), group_id=settings.kafka.group_id)
-    await consumer.start()
-    try:
-        return {p: await consumer.committed(TopicPartition(topic, p)) for p in range(partitions)}
-    finally:
-        await consumer.stop()
+    committed = await committed_positions(settings.kafka, [(topic, p) for p in range(partitions)])
+    return {p: committed.get((topic, p)) for p in range(partitions)}
 
 
 class Collector:

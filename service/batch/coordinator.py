@@ -10,6 +10,12 @@ prompts stay in hand); one task per open batch polls it, streams its results, pu
 resubmits expired/canceled requests and finally writes the tombstone. ``start`` reads the whole
 hand-off topic and resumes every open batch; ``stop`` cancels these tasks (a batch not yet tombstoned
 is resumed by the next start).
+
+A process killed after a batch's record and before its prompts' offsets were committed leaves those
+prompts to be redone. The next start remembers them (every resumed entry at or past the group's
+committed position) and ``hand_off`` lets them through without a second submission, even when the
+resumed batch has finished before the consumer got its partitions back (a dead member holds its
+partitions until its session times out, and a short batch can finish in that time).
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -29,6 +36,7 @@ from service.batch.publisher import OutcomePublisher
 from service.batch.records import Entry, OpenBatch, chunk_records, fold, superseded
 from service.batch.results import Publish, Resubmit, error_event, outcome
 from service.errors import ClaudeError, ClaudeFatal
+from service.kafka.committed import committed_positions
 from service.metrics import Metrics
 from service.pipeline import events
 from service.pipeline.backoff import attempt_delay
@@ -90,6 +98,7 @@ class BatchCoordinator:
         self._source = source
         self._open: dict[str, _Tracked] = {}
         self._recorded: dict[Where, str] = {}  # source offset -> open batch holding that prompt
+        self._redo_expected: set[Where] = set()  # resumed prompts whose offsets were not committed
         self._wake = asyncio.Event()
         self._flush = False
         self._assembling: asyncio.Task[None] | None = None
@@ -105,6 +114,7 @@ class BatchCoordinator:
             # were never committed and are redone, so the partial record is ignored.
             log.warning("ignoring incomplete batch records", extra={"keys": len(folded.broken)})
         skips = superseded(folded.open)  # decided on the recorded versions, before advancing them
+        self._redo_expected = await self._uncommitted(folded.open)
         for recorded in folded.open:
             batch = await self._advance(recorded)
             self._track(batch, skips[batch.batch_id])
@@ -113,7 +123,19 @@ class BatchCoordinator:
                 extra={"batch_id": batch.batch_id, "requests": len(batch.entries), "by": batch.instance},
             )
         self._assembling = asyncio.create_task(self._assemble())
-        log.info("batch coordinator started", extra={"open_batches": len(self._open)})
+        log.info(
+            "batch coordinator started",
+            extra={"open_batches": len(self._open), "redo_expected": len(self._redo_expected)},
+        )
+
+    async def _uncommitted(self, batches: Sequence[OpenBatch]) -> set[Where]:
+        """Source offsets of ``batches`` the group has not committed past: they will be consumed again."""
+        sources = [e.source for batch in batches for e in batch.entries]
+        committed = await committed_positions(self._settings.kafka, {(s.topic, s.partition) for s in sources})
+        return {
+            (s.topic, s.partition, s.offset) for s in sources
+            if s.offset >= committed.get((s.topic, s.partition), -1)
+        }  # fmt: skip
 
     def flush(self) -> None:
         """Submit everything waiting now instead of at its bound (shutdown, resubmissions)."""
@@ -141,8 +163,11 @@ class BatchCoordinator:
     async def hand_off(self, job: events.Job) -> None:
         """Return once ``job`` is in a created batch whose record the broker acknowledged."""
         where = (job.source.topic, job.source.partition, job.source.offset)
-        if where in self._recorded:
-            return  # redone after a crash between its record and its commit: already in an open batch
+        if where in self._recorded or where in self._redo_expected:
+            # Redone after a crash between its record and its commit: a resumed batch holds it (or
+            # held it and has published its outcome already).
+            self._redo_expected.discard(where)
+            return
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         item = self._assembler.add(entry_of(job), time.monotonic(), future)
         self._wake.set()

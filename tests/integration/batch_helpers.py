@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
-from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
@@ -53,15 +51,6 @@ def set_timing(emu: Emulator, **timing: float) -> None:
     """Change the emulator's batch timing (emulated seconds) for batches not yet ended."""
     batches = store(emu)
     batches.timing = replace(batches.timing, **timing)
-
-
-async def until(condition: Callable[[], bool], within: float = 30.0, what: str = "condition") -> None:
-    """Wait until ``condition()`` holds, checking every few milliseconds."""
-    deadline = time.monotonic() + within
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what} not met within {within}s")
-        await asyncio.sleep(0.01)
 
 
 class InProcessService:

@@ -19,9 +19,9 @@ from tests.integration.batch_helpers import (
     finals,
     set_timing,
     store,
-    until,
 )
 from tests.kafkautil import Collector, produce
+from tests.waiting import until
 
 pytestmark = pytest.mark.integration
 

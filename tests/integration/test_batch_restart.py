@@ -2,20 +2,28 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import anthropic
 import pytest
 
+from schemas import SourceRecord
+from service.batch.handoff_log import HandOffLog
+from service.batch.records import Entry, chunk_records
 from service.emulator import Emulator, EmulatorConfig
-from tests.integration.batch_helpers import batch_prompt, batch_settings, finals
-from tests.kafkautil import Collector, Record, produce
+from tests.integration.batch_helpers import InProcessService, batch_prompt, batch_settings, finals
+from tests.kafkautil import Collector, Record, committed_offsets, produce
 from tests.services import settings_env
+from tests.waiting import until
 
 pytestmark = pytest.mark.integration
 REPO = Path(__file__).resolve().parents[2]
@@ -102,3 +110,55 @@ async def test_killed_service_resumes_the_same_batch_without_submitting_again(
     assert emu.stats.batches["requests_submitted"] == len(ids)
     retrievals = emu.stats.entries(route="/v1/messages/batches/{batch_id}")
     assert {e.path.rsplit("/", 1)[-1] for e in retrievals} == batch_ids
+
+
+async def test_prompts_redone_after_their_resumed_batch_ended_are_not_submitted_again(
+    make_settings: Any,
+) -> None:
+    """What a process killed right after its hand-off record leaves behind: a created batch, its record,
+    and the prompts' offsets not committed. Here the batch has ended before the service starts, so the
+    resumed batch publishes its results before the consumer gets the prompts back; those prompts are
+    then committed without a second batch."""
+    async with Emulator(EmulatorConfig(seed=6, batch_time_scale=0.0001, output_tokens=8)) as emu:
+        settings = batch_settings(make_settings, emu.base_url)
+        ids = [f"redo-{i:02d}" for i in range(20)]
+        prompts = [batch_prompt(i) for i in ids]
+        placed = await produce(settings, settings.topics.prompts, prompts)
+        entries = [
+            Entry(
+                custom_id=custom_id, generation=1, attempt=1, timestamp_ms=int(time.time() * 1000),
+                source=SourceRecord(topic=settings.topics.prompts, partition=partition, offset=offset),
+                attributes={"n": custom_id}, params=json.dumps(json.loads(value)["params"]),
+            )
+            for custom_id, (_, value), (partition, offset) in zip(ids, prompts, placed, strict=True)
+        ]  # fmt: skip
+        async with anthropic.AsyncAnthropic(base_url=emu.base_url, api_key="sk-test") as client:
+            batch = await client.messages.batches.create(
+                requests=[{"custom_id": e.custom_id, "params": json.loads(e.params)} for e in entries]
+            )
+
+            async def ended() -> bool:
+                return (await client.messages.batches.retrieve(batch.id)).processing_status == "ended"
+
+            await until(ended, what="the batch ended")
+        log = HandOffLog(settings.kafka, settings.topics.batches)
+        await log.start()
+        try:
+            await log.write(chunk_records(batch.id, entries, datetime.now(UTC), "killed-instance"))
+        finally:
+            await log.stop()
+
+        ends = {p: max(o for q, o in placed if q == p) + 1 for p, _ in placed}
+
+        async def all_committed() -> bool:
+            committed = await committed_offsets(settings, settings.topics.prompts, max(ends) + 1)
+            return all(committed[p] == end for p, end in ends.items())
+
+        outputs = [settings.topics.completions, settings.topics.errors]
+        async with Collector(settings, outputs) as seen, InProcessService(settings):
+            await seen.until(lambda _: len(finals(seen, settings)) == len(ids))
+            await until(all_committed, what="every prompt offset committed", every=0.05)
+        by_id = finals(seen, settings)
+        assert sorted(by_id) == ids and all(len(v) == 1 for v in by_id.values())
+        assert {v[0].json()["attempt"] for v in by_id.values()} == {2}  # resumed one attempt higher
+        assert emu.stats.batches["created"] == 1  # the redone prompts did not go into a second batch

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +13,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from service.settings import Settings
 from tests.reconcile import Tally
 from tests.services import ServiceProcess
+from tests.waiting import until as _until
 
 RESULTS = Path(__file__).with_name("results.md")
 HEADER = (
@@ -109,12 +108,8 @@ def log_lines(service: ServiceProcess) -> list[dict[str, Any]]:
 
 
 async def until(condition: Callable[[], bool], within: float, what: str) -> None:
-    """Wait until ``condition()`` holds, checking every 50 ms; fail naming ``what``."""
-    deadline = time.monotonic() + within
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what}: not within {within}s")
-        await asyncio.sleep(0.05)
+    """``tests.waiting.until`` every 50 ms: these conditions read logs and HTTP endpoints."""
+    await _until(condition, within, what, every=0.05)
 
 
 class Fleet:
