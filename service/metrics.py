@@ -133,7 +133,12 @@ class Metrics:
         self.kafka_errors = counter(
             "kafka_errors_total", "Kafka client errors, by operation.", ("operation",)
         )
-        self.batches_open = gauge("batches_open", "Message batches submitted and not yet finished.")
+        self.batches_open = gauge(
+            "batches_open", "Message batches this instance follows (as batch leader), not yet finished."
+        )
+        self.batch_leader = gauge(
+            "batch_leader", "1 on the one instance that follows open batches (the batch leader), else 0."
+        )
         self.batch_requests = gauge(
             "batch_requests", "Requests in open batches by status (request_counts).", ("status",)
         )

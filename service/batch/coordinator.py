@@ -6,16 +6,19 @@ only after that record is durable. A prompt whose hand-off is cancelled (rebalan
 it was taken into a batch is withdrawn; its offset stays uncommitted and it is redone.
 
 One task assembles and submits (one ``create`` at a time, retried with backoff on 429/5xx while the
-prompts stay in hand); one task per open batch polls it, streams its results, publishes the events,
-resubmits expired/canceled requests and finally writes the tombstone. ``start`` reads the whole
-hand-off topic and resumes every open batch; ``stop`` cancels these tasks (a batch not yet tombstoned
-is resumed by the next start).
+prompts stay in hand) and writes the batch's record. Every replica follows the hand-off topic (a tail
+from its beginning) to know which prompts open batches hold; only the batch leader (the member of
+``<KAFKA_GROUP_ID>.batches`` assigned the hand-off partition, see ``leadership``) follows batches: one
+task per open batch polls it, writes a publishing marker, streams its results, publishes the events,
+resubmits expired/canceled requests and finally writes the tombstones. A new leader (a restart, a
+crash, a scale event) takes over every open batch; it re-records one attempt higher only a batch with a
+publishing marker, whose results may be out already.
 
 A process killed after a batch's record and before its prompts' offsets were committed leaves those
-prompts to be redone. The next start remembers them (every resumed entry at or past the group's
-committed position) and ``hand_off`` lets them through without a second submission, even when the
-resumed batch has finished before the consumer got its partitions back (a dead member holds its
-partitions until its session times out, and a short batch can finish in that time).
+prompts to be redone by whichever replica gets their partition. Every replica knows them from the
+tail while the batch is open, and, when it closes, keeps those the group has not committed past, so
+``hand_off`` lets them through without a second submission even when the batch finished before they
+were consumed again (a dead member holds its partitions until its session times out).
 """
 
 from __future__ import annotations
@@ -31,11 +34,12 @@ from datetime import UTC, datetime
 from schemas import ErrorDetail
 from service.batch.api import COUNT_NAMES, BatchApi, BatchStatus
 from service.batch.assembly import Assembler, Waiting, blame
-from service.batch.handoff_log import HandOffLog, read_topic
+from service.batch.handoff_log import HandOffLog, HandOffTail
+from service.batch.leadership import BatchLeadership
 from service.batch.publisher import OutcomePublisher
-from service.batch.records import Entry, OpenBatch, chunk_records, fold, superseded
+from service.batch.records import Entry, HandOffState, OpenBatch, chunk_records, marker_key, superseded
 from service.batch.results import Publish, Resubmit, error_event, outcome
-from service.errors import ClaudeError, ClaudeFatal
+from service.errors import ClaudeError, ClaudeFatal, KafkaError
 from service.kafka.committed import committed_positions
 from service.metrics import Metrics
 from service.pipeline import events
@@ -50,6 +54,8 @@ CREATE_BACKOFF = (1.0, 60.0)  # first and longest wait between failed creates, s
 POLL_BACKOFF_FACTOR = 1.5
 POLL_BACKOFF_CAP = 8  # the poll interval grows to at most 8 x BATCH_POLL_SECONDS
 RESULTS_BACKOFF = (0.5, 30.0)
+TAIL_POLL_MS = 500
+TAIL_BACKOFF = (0.5, 30.0)
 
 Where = tuple[str, int, int]
 
@@ -58,6 +64,7 @@ Where = tuple[str, int, int]
 class _Tracked:
     batch: OpenBatch
     skip: frozenset[str]
+    takeover: bool  # opened before this replica led: another follower may have published some results
     counts: dict[str, int] = field(default_factory=dict)
     task: asyncio.Task[None] | None = None
 
@@ -94,48 +101,41 @@ class BatchCoordinator:
         self.api = BatchApi(settings.anthropic)
         self.outputs = Outputs(settings.kafka, metrics)
         self.records = HandOffLog(settings.kafka, settings.topics.batches)
+        self._tail = HandOffTail(settings.kafka, settings.topics.batches)
+        self.leadership = BatchLeadership(settings.kafka, settings.topics.batches, self._lead, self._unlead)
         self._publisher = OutcomePublisher(self.outputs, settings.topics, metrics, source)
         self._source = source
-        self._open: dict[str, _Tracked] = {}
+        self._state = HandOffState()
+        self._open: dict[str, _Tracked] = {}  # batches this replica follows (while it leads)
+        self._finished: set[str] = set()  # followed to the end here; their tombstones not read back yet
         self._recorded: dict[Where, str] = {}  # source offset -> open batch holding that prompt
-        self._redo_expected: set[Where] = set()  # resumed prompts whose offsets were not committed
+        self._redo_expected: set[Where] = set()  # prompts of closed batches whose offsets were not committed
         self._wake = asyncio.Event()
         self._flush = False
         self._assembling: asyncio.Task[None] | None = None
+        self._tailing: asyncio.Task[None] | None = None
 
     # -- lifecycle -------------------------------------------------------------------------------
     async def start(self) -> None:
-        """Start the producers, then resume every open batch found on the hand-off topic."""
+        """Start the producers, read the hand-off topic up to now, then follow it and join the group."""
         await self.outputs.start()
         await self.records.start()
-        folded = fold(await read_topic(self._settings.kafka, self.records.topic))
-        if folded.broken:
+        await self._tail.start()
+        changes = self._state.apply(await self._tail.catch_up())
+        for batch in changes.completed:
+            self._index(batch)
+        incomplete = self._state.incomplete_keys()
+        if incomplete:
             # Written half-way by a process that died before its hand-off returned: those prompts
             # were never committed and are redone, so the partial record is ignored.
-            log.warning("ignoring incomplete batch records", extra={"keys": len(folded.broken)})
-        skips = superseded(folded.open)  # decided on the recorded versions, before advancing them
-        self._redo_expected = await self._uncommitted(folded.open)
-        for recorded in folded.open:
-            batch = await self._advance(recorded)
-            self._track(batch, skips[batch.batch_id])
-            log.info(
-                "batch resumed",
-                extra={"batch_id": batch.batch_id, "requests": len(batch.entries), "by": batch.instance},
-            )
+            log.warning("ignoring incomplete batch records", extra={"keys": len(incomplete)})
+        self._tailing = asyncio.create_task(self._follow_topic())
         self._assembling = asyncio.create_task(self._assemble())
+        await self.leadership.start()
         log.info(
             "batch coordinator started",
-            extra={"open_batches": len(self._open), "redo_expected": len(self._redo_expected)},
+            extra={"open_batches": len(changes.completed), "leadership_group": self.leadership.group_id},
         )
-
-    async def _uncommitted(self, batches: Sequence[OpenBatch]) -> set[Where]:
-        """Source offsets of ``batches`` the group has not committed past: they will be consumed again."""
-        sources = [e.source for batch in batches for e in batch.entries]
-        committed = await committed_positions(self._settings.kafka, {(s.topic, s.partition) for s in sources})
-        return {
-            (s.topic, s.partition, s.offset) for s in sources
-            if s.offset >= committed.get((s.topic, s.partition), -1)
-        }  # fmt: skip
 
     def flush(self) -> None:
         """Submit everything waiting now instead of at its bound (shutdown, resubmissions)."""
@@ -143,17 +143,19 @@ class BatchCoordinator:
         self._wake.set()
 
     async def stop(self) -> None:
-        tasks = [t for t in (self._assembling, *(o.task for o in self._open.values())) if t is not None]
+        await self.leadership.stop()  # stops following first, then leaves: the next leader takes over
+        tasks = [t for t in (self._assembling, self._tailing) if t is not None]
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         waiting = len(self._assembler)
         for item in self._assembler.take(time.monotonic(), force=True):
             _cancel(item.token)
+        await self._tail.stop()
         await self.records.stop()
         await self.outputs.stop()
         await self.api.close()
-        log.info("batch coordinator stopped", extra={"open_batches": len(self._open), "withdrawn": waiting})
+        log.info("batch coordinator stopped", extra={"withdrawn": waiting})
 
     @property
     def open_batches(self) -> list[str]:
@@ -226,8 +228,8 @@ class BatchCoordinator:
         submitted_at = datetime.now(UTC)
         records = chunk_records(status.id, entries, submitted_at, self._instance)
         await self.records.write(records)
-        batch = OpenBatch(status.id, submitted_at, self._instance, len(records), tuple(entries))
-        self._track(batch, frozenset())
+        # The leader picks the batch up from the tail; the index sees redone prompts at once.
+        self._index(OpenBatch(status.id, submitted_at, self._instance, len(records), tuple(entries)))
         self._metrics.batches_submitted.inc()
         self._metrics.attempts.labels("batch").inc(len(entries))
         log.info(
@@ -261,32 +263,97 @@ class BatchCoordinator:
             await self.records.tombstone(sorted(stale))
         return OpenBatch(batch.batch_id, batch.submitted_at, batch.instance, len(records), entries)
 
-    def _track(self, batch: OpenBatch, skip: frozenset[str]) -> None:
-        tracked = _Tracked(batch, skip, {"processing": len(batch.entries)})
+    async def _follow_topic(self) -> None:
+        """Apply the hand-off topic as it grows: index every open batch; the leader follows new ones."""
+        failures = 0
+        while True:
+            try:
+                records = await self._tail.read(TAIL_POLL_MS)
+            except KafkaError as exc:
+                failures += 1
+                delay = attempt_delay(failures, *TAIL_BACKOFF)
+                log.warning("following the hand-off topic failed, retrying: %s", exc, extra={"delay": delay})
+                await asyncio.sleep(delay)
+                continue
+            failures = 0
+            if not records:
+                continue
+            changes = self._state.apply(records)
+            for batch in changes.completed:
+                self._index(batch)
+                if self.leadership.leading and self._unfollowed(batch):
+                    self._follow_batch(batch, takeover=False)
+            if changes.closed:
+                await self._unindex(changes.closed)
+
+    async def _lead(self) -> None:
+        """Leadership gained: follow every open batch nobody here follows yet."""
+        open_batches = self._state.open()
+        skips = superseded(open_batches)  # decided on the recorded versions, before any advance
+        for batch in open_batches:
+            if self._unfollowed(batch):
+                self._follow_batch(batch, takeover=True, skip=skips[batch.batch_id])
+                log.info(
+                    "batch resumed",
+                    extra={"batch_id": batch.batch_id, "requests": len(batch.entries), "by": batch.instance},
+                )
+        self._metrics.batch_leader.set(1)
+        self._export()
+
+    async def _unlead(self) -> None:
+        """Leadership lost (or stopping): stop following; the next leader resumes these batches."""
+        tasks = [t.task for t in self._open.values() if t.task is not None]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._open.clear()
+        self._metrics.batch_leader.set(0)
+        self._export()
+
+    def _unfollowed(self, batch: OpenBatch) -> bool:
+        return batch.batch_id not in self._open and batch.batch_id not in self._finished
+
+    def _follow_batch(self, batch: OpenBatch, takeover: bool, skip: frozenset[str] = frozenset()) -> None:
+        tracked = _Tracked(batch, skip, takeover, {"processing": len(batch.entries)})
         self._open[batch.batch_id] = tracked
-        for entry in batch.entries:
-            s = entry.source
-            self._recorded[(s.topic, s.partition, s.offset)] = batch.batch_id
         tracked.task = asyncio.create_task(self._follow(tracked))
         self._export()
 
-    def _untrack(self, batch: OpenBatch) -> None:
-        self._open.pop(batch.batch_id, None)
+    def _index(self, batch: OpenBatch) -> None:
         for entry in batch.entries:
             s = entry.source
-            where = (s.topic, s.partition, s.offset)
-            if self._recorded.get(where) == batch.batch_id:
-                del self._recorded[where]
-        self._export()
+            self._recorded[(s.topic, s.partition, s.offset)] = batch.batch_id
+
+    async def _unindex(self, closed: Sequence[OpenBatch]) -> None:
+        """Forget closed batches' prompts, except those the group has not committed past yet."""
+        sources = []
+        for batch in closed:
+            self._finished.discard(batch.batch_id)
+            for entry in batch.entries:
+                s = entry.source
+                where = (s.topic, s.partition, s.offset)
+                if self._recorded.get(where) == batch.batch_id:
+                    del self._recorded[where]
+                    sources.append(where)
+        try:
+            committed = await committed_positions(self._settings.kafka, {(t, p) for t, p, _ in sources})
+        except KafkaError as exc:
+            log.warning("reading committed offsets failed; keeping closed batches' prompts: %s", exc)
+            committed = {}
+        self._redo_expected.update(w for w in sources if w[2] >= committed.get((w[0], w[1]), -1))
 
     async def _follow(self, tracked: _Tracked) -> None:
+        if tracked.takeover and self._state.publishing(tracked.batch.batch_id):
+            tracked.batch = await self._advance(tracked.batch)
         batch = tracked.batch
         ended = await self._poll(tracked)
         resubmit = await self._publish_results(tracked, ended)
         if resubmit:
             await self._resubmit(resubmit)
-        await self.records.tombstone(batch.keys)
-        self._untrack(batch)
+        await self.records.tombstone([*batch.keys, marker_key(batch.batch_id)])
+        self._open.pop(batch.batch_id, None)
+        self._finished.add(batch.batch_id)
+        self._export()
         turnaround = (datetime.now(UTC) - batch.submitted_at).total_seconds()
         self._metrics.batch_turnaround.observe(turnaround)
         log.info(
@@ -324,6 +391,7 @@ class BatchCoordinator:
     async def _publish_results(self, tracked: _Tracked, ended: bool) -> list[Entry]:
         """Publish every request's final event; return the requests to submit again."""
         batch = tracked.batch
+        await self.records.mark_publishing(batch.batch_id)  # acknowledged before the first event
         entries = {e.custom_id: e for e in batch.entries}
         done: set[str] = set(tracked.skip)
         resubmit: list[Entry] = []

@@ -1,9 +1,12 @@
-"""The Kafka adapter for ``TOPIC_BATCHES``: write hand-off records (acknowledged), tombstones, and read
-the whole topic back.
+"""The Kafka adapters for ``TOPIC_BATCHES``: write hand-off records (acknowledged) and tombstones,
+follow the topic as it grows, hold the batch leadership, and read the whole topic once (CLI).
 
-Reading does not trust ``end_offsets()`` (the embedded broker reports it wrongly): it assigns every
-partition, seeks to the beginning and reads until each position reaches the high watermark the fetch
-responses report, or until nothing more arrives.
+Every record goes to partition ``HANDOFF_PARTITION``: one partition keeps all of a batch's keys, and a
+resubmission's record, in one order, and the group member assigned that partition is the one replica
+that follows batches (``service.batch.leadership``).
+
+Reading does not trust ``end_offsets()`` (the embedded broker reports it wrongly): it reads until each
+position reaches the high watermark the fetch responses report, or until nothing more arrives.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from collections.abc import Sequence
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import KafkaError as AIOKafkaError
 
-from service.batch.records import HandOffRecord
+from service.batch.records import HandOffRecord, marker_key
 from service.errors import KafkaError
 from service.kafka.config import common_kwargs, producer_kwargs
 from service.pipeline.backoff import attempt_delay
@@ -27,6 +30,7 @@ log = logging.getLogger(__name__)
 RETRY_CAP_SECONDS = 30.0
 QUIET_POLLS = 5  # empty polls in a row that end a read when high watermarks stay unknown
 POLL_MS = 200
+HANDOFF_PARTITION = 0
 
 
 class HandOffLog:
@@ -49,6 +53,14 @@ class HandOffLog:
         """Send every chunk and return once the broker acknowledged all; retried while Kafka fails."""
         await self._send_all([(r.key.encode(), r.model_dump_json().encode()) for r in records])
 
+    async def mark_publishing(self, batch_id: str) -> None:
+        """Say, before the first result event, that this batch's results are being published.
+
+        A follower that takes the batch over later sees the marker and re-records the batch one
+        attempt higher, so that what it publishes outranks what was published before.
+        """
+        await self._send_all([(marker_key(batch_id).encode(), b"{}")])
+
     async def tombstone(self, keys: Sequence[str]) -> None:
         await self._send_all([(k.encode(), None) for k in keys])
 
@@ -56,13 +68,67 @@ class HandOffLog:
         failures = 0
         while True:
             try:
-                futures = [await self._producer.send(self.topic, value, key=key) for key, value in items]
+                futures = [
+                    await self._producer.send(self.topic, value, key=key, partition=HANDOFF_PARTITION)
+                    for key, value in items
+                ]
                 await asyncio.gather(*futures)
                 return
             except AIOKafkaError as exc:
                 failures += 1
                 log.warning("hand-off record not acknowledged, retrying: %r", exc)
                 await asyncio.sleep(attempt_delay(failures, 0.5, RETRY_CAP_SECONDS))
+
+
+class HandOffTail:
+    """Reads the hand-off partition from its beginning and then follows it (no group, no commits)."""
+
+    def __init__(self, kafka: KafkaSettings, topic: str) -> None:
+        self.topic = topic
+        self._partition = TopicPartition(topic, HANDOFF_PARTITION)
+        self._consumer = AIOKafkaConsumer(
+            **common_kwargs(kafka), group_id=None, enable_auto_commit=False,
+            fetch_max_wait_ms=kafka.fetch_max_wait_ms,
+        )  # fmt: skip
+        self.started = False
+
+    async def start(self) -> None:
+        try:
+            await self._consumer.start()
+            self._consumer.assign([self._partition])
+            await self._consumer.seek_to_beginning(self._partition)
+        except AIOKafkaError as exc:
+            await self._consumer.stop()
+            raise KafkaError(f"following {self.topic} failed: {exc!r}") from exc
+        self.started = True
+
+    async def stop(self) -> None:
+        if self.started:
+            self.started = False
+            await self._consumer.stop()
+
+    async def catch_up(self) -> list[tuple[str, bytes | None]]:
+        """Every record from the beginning up to the high watermark seen while reading."""
+        out: list[tuple[str, bytes | None]] = []
+        quiet = 0
+        deadline = time.monotonic() + 300.0
+        while quiet < QUIET_POLLS and time.monotonic() < deadline:
+            batch = await self.read(POLL_MS)
+            out += batch
+            quiet = 0 if batch else quiet + 1
+            if await _caught_up(self._consumer, [self._partition]):
+                break
+        return out
+
+    async def read(self, timeout_ms: int) -> list[tuple[str, bytes | None]]:
+        """The next records (possibly none within ``timeout_ms``)."""
+        try:
+            batches = await self._consumer.getmany(self._partition, timeout_ms=timeout_ms, max_records=10_000)
+        except AIOKafkaError as exc:
+            raise KafkaError(f"reading {self.topic} failed: {exc!r}") from exc
+        return [
+            (r.key.decode(), r.value) for records in batches.values() for r in records if r.key is not None
+        ]  # fmt: skip
 
 
 async def read_topic(kafka: KafkaSettings, topic: str) -> list[tuple[str, bytes | None]]:

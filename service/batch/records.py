@@ -12,6 +12,7 @@ compacts): ``fold`` keeps the latest value per key and treats a tombstone as del
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -135,23 +136,99 @@ def chunk_records(
 
 def fold(records: Iterable[tuple[str, bytes | None]]) -> Folded:
     """Latest value per key wins, a tombstone deletes; group chunks into batches, oldest first."""
-    latest: dict[str, bytes | None] = {}
-    for key, value in records:
-        latest[key] = value
-    by_batch: dict[str, list[tuple[str, bytes]]] = {}
-    for key, value in latest.items():
-        if value is not None:
-            by_batch.setdefault(batch_of(key), []).append((key, value))
-    opened: list[OpenBatch] = []
-    broken: list[str] = []
-    for batch_id, values in by_batch.items():
-        batch = _assemble(batch_id, [v for _, v in values])
-        if batch is None:
-            broken.extend(k for k, _ in values)
-        else:
-            opened.append(batch)
-    opened.sort(key=lambda b: b.submitted_at)
-    return Folded(tuple(opened), tuple(broken))
+    state = HandOffState()
+    state.apply(records)
+    return Folded(tuple(state.open()), state.incomplete_keys())
+
+
+def marker_key(batch_id: str) -> str:
+    """Key of the marker a follower writes before it publishes a batch's results."""
+    return f"{batch_id}/{PUBLISHING}"
+
+
+PUBLISHING = "publishing"
+
+
+@dataclass(frozen=True, slots=True)
+class Changes:
+    """What one ``HandOffState.apply`` changed: batches complete now (new or re-recorded), batches gone."""
+
+    completed: tuple[OpenBatch, ...]
+    closed: tuple[OpenBatch, ...]
+
+
+class HandOffState:
+    """The hand-off topic folded record by record, as a reader follows it (``fold`` is one read).
+
+    Values stay raw bytes until every chunk of a batch is present; a batch is then parsed once. A
+    tombstone deletes its key; a batch whose keys are all deleted is closed. Publishing markers
+    (``<batch id>/publishing``) are kept apart from the chunks.
+    """
+
+    def __init__(self) -> None:
+        self._chunks: dict[str, dict[str, bytes]] = {}  # batch id -> chunk key -> latest value
+        self._publishing: set[str] = set()
+        self._open: dict[str, OpenBatch] = {}
+
+    def apply(self, records: Iterable[tuple[str, bytes | None]]) -> Changes:
+        touched: set[str] = set()
+        for key, value in records:
+            batch_id = batch_of(key)
+            touched.add(batch_id)
+            if key.endswith("/" + PUBLISHING):
+                if value is None:
+                    self._publishing.discard(batch_id)
+                else:
+                    self._publishing.add(batch_id)
+                continue
+            chunks = self._chunks.setdefault(batch_id, {})
+            if value is None:
+                chunks.pop(key, None)
+                if not chunks:
+                    del self._chunks[batch_id]
+            else:
+                chunks[key] = value
+        completed: list[OpenBatch] = []
+        closed: list[OpenBatch] = []
+        for batch_id in sorted(touched):
+            values = self._chunks.get(batch_id)
+            batch = _assemble(batch_id, list(values.values())) if values and _all_there(values) else None
+            if batch is not None:
+                self._open[batch_id] = batch
+                completed.append(batch)
+            elif batch_id not in self._chunks and batch_id in self._open:
+                closed.append(self._open.pop(batch_id))
+        return Changes(tuple(completed), tuple(closed))
+
+    def open(self) -> list[OpenBatch]:
+        """Complete batches not yet tombstoned, oldest first."""
+        return sorted(self._open.values(), key=lambda b: b.submitted_at)
+
+    def publishing(self, batch_id: str) -> bool:
+        """Whether a follower may have published some of this batch's results already."""
+        return batch_id in self._publishing
+
+    def incomplete_keys(self) -> tuple[str, ...]:
+        """Chunk keys of batches with chunks missing or unreadable (a writer died mid-write)."""
+        return tuple(
+            key for batch_id, chunks in self._chunks.items() if batch_id not in self._open for key in chunks
+        )
+
+
+_CHUNKS = re.compile(rb'"chunks":(\d+)')
+
+
+def _all_there(values: dict[str, bytes]) -> bool:
+    """Cheap completeness check before a full parse: every chunk key of the announced count is there.
+
+    ``chunks`` is the third field a ``HandOffRecord`` serialises, so it sits in the first bytes; a
+    large batch arrives in many reads, and parsing it whole on each would cost quadratic time.
+    """
+    counts = {m.group(1) for v in values.values() if (m := _CHUNKS.search(v, 0, 400)) is not None}
+    if len(counts) != 1:
+        return len(counts) == 0  # unreadable: let the full parse say so
+    expected = int(counts.pop())
+    return len(values) == expected
 
 
 def _assemble(batch_id: str, values: list[bytes]) -> OpenBatch | None:

@@ -15,8 +15,9 @@ def topic_specs(settings: Settings, partitions: int | None = None) -> list[NewTo
     count = partitions or topics.partitions
     replication = topics.replication_factor
     specs = [NewTopic(name, count, replication) for name in (topics.prompts, *topics.outputs())]
-    # The batch hand-off keeps only the latest record per batch id; tombstones remove finished ones.
-    specs.append(NewTopic(topics.batches, count, replication, topic_configs={"cleanup.policy": "compact"}))
+    # The batch hand-off keeps only the latest record per key; tombstones remove finished batches. All
+    # records go to one partition, whose owner in the leadership group follows the batches.
+    specs.append(NewTopic(topics.batches, 1, replication, topic_configs={"cleanup.policy": "compact"}))
     return specs
 
 

@@ -60,14 +60,24 @@ class InProcessService:
         self.runner = Runner(settings)
         self._task: asyncio.Task[None] | None = None
 
-    async def __aenter__(self) -> InProcessService:
+    def start(self) -> InProcessService:
         self._task = asyncio.create_task(self.runner.serve())
         return self
 
-    async def __aexit__(self, *exc: object) -> None:
+    @property
+    def running(self) -> bool:
+        return self._task is not None and not self._task.done()
+
+    async def stop(self) -> None:
         assert self._task is not None
         self.runner.pipeline.request_stop()
         await asyncio.wait_for(self._task, 30)
+
+    async def __aenter__(self) -> InProcessService:
+        return self.start()
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
 
 
 def finals(collector: Collector, settings: Settings) -> dict[str, list[Record]]:

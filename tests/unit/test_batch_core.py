@@ -11,7 +11,16 @@ import pytest
 from schemas import CompletionEvent, ErrorEvent, Mode, SourceRecord
 from service.batch.assembly import Assembler, blame
 from service.batch.coordinator import poll_delay
-from service.batch.records import Entry, chunk_records, fold, record_key, superseded
+from service.batch.records import (
+    CHUNK_BYTES,
+    Entry,
+    HandOffState,
+    chunk_records,
+    fold,
+    marker_key,
+    record_key,
+    superseded,
+)
 from service.batch.results import Publish, Resubmit, outcome
 from service.pipeline.pricing import PriceTable
 
@@ -233,3 +242,40 @@ def test_resubmitted_requests_are_owned_by_the_newer_batch() -> None:
     old = fold(_value("old", [entry("a"), entry("b", offset=1)])).open[0]
     new = fold(_value("new", [entry("a", attempt=2)], T0 + timedelta(1))).open[0]
     assert superseded([old, new]) == {"old": frozenset({"a"}), "new": frozenset()}
+
+
+def _chunks(batch_id: str, entries: list[Entry], max_bytes: int) -> list[tuple[str, bytes | None]]:
+    records = chunk_records(batch_id, entries, T0, "i", max_bytes=max_bytes)
+    return [(r.key, r.model_dump_json().encode()) for r in records]
+
+
+def test_handoff_state_opens_a_batch_once_its_last_chunk_is_read() -> None:
+    """Chunks read over several polls make one open batch only when every chunk is there."""
+    log = _chunks("b1", [entry(f"c{i}", offset=i) for i in range(40)], max_bytes=2_000)
+    assert len(log) > 2
+    state = HandOffState()
+    assert state.apply(log[:-1]).completed == ()
+    assert state.incomplete_keys() == tuple(k for k, _ in log[:-1])
+    (batch,) = state.apply(log[-1:]).completed
+    assert [e.custom_id for e in batch.entries] == [f"c{i}" for i in range(40)]
+    assert state.open() == [batch] and state.incomplete_keys() == ()
+
+
+def test_handoff_state_keeps_publishing_markers_apart_and_closes_on_tombstones() -> None:
+    """A marker neither breaks the batch nor keeps it open; the last chunk tombstone closes it."""
+    log = _chunks("b1", [entry("a"), entry("b", offset=1)], max_bytes=CHUNK_BYTES)
+    state = HandOffState()
+    state.apply([*log, (marker_key("b1"), b"{}")])
+    assert state.publishing("b1") and [b.batch_id for b in state.open()] == ["b1"]
+    assert state.apply([(k, None) for k, _ in log]).closed[0].batch_id == "b1"
+    assert state.open() == [] and state.publishing("b1")
+    state.apply([(marker_key("b1"), None)])
+    assert not state.publishing("b1") and state.incomplete_keys() == ()
+
+
+def test_handoff_state_reports_a_re_recorded_batch_with_its_new_entries() -> None:
+    """A batch re-recorded one attempt higher completes again, with the higher attempt."""
+    state = HandOffState()
+    state.apply(_chunks("b1", [entry("a")], max_bytes=CHUNK_BYTES))
+    (again,) = state.apply(_chunks("b1", [entry("a", attempt=2)], max_bytes=CHUNK_BYTES)).completed
+    assert again.entries[0].attempt == 2 and state.open() == [again]

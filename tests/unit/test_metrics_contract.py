@@ -49,6 +49,7 @@ CONTRACT: dict[str, tuple[str, tuple[str, ...]]] = {
     "claude_kafka_assigned_partitions": ("gauge", ()),
     "claude_kafka_kafka_errors_total": ("counter", ("operation",)),
     "claude_kafka_batches_open": ("gauge", ()),
+    "claude_kafka_batch_leader": ("gauge", ()),
     "claude_kafka_batch_requests": ("gauge", ("status",)),
     "claude_kafka_batch_oldest_age_seconds": ("gauge", ()),
     "claude_kafka_batch_turnaround_seconds": ("histogram", ()),
