@@ -65,7 +65,7 @@ def test_tail_json_emits_one_parseable_event_per_line(stack: str, tmp_path: Path
     try:
         tail.wait_for(r'"kind": "completion"')
         tail.interrupt()
-        assert tail.finish(within=10) == 0
+        assert tail.finish(within=30) == 0
     finally:
         tail.kill()
     events = [json.loads(line) for line in tail.lines]
@@ -90,7 +90,7 @@ def test_tail_reassembles_requests_as_prefixed_lines(stack: str, tmp_path: Path)
         tail.wait_for(r"^\[tail-a\] completed ")
         tail.wait_for(r"^\[tail-b\] completed ")
         tail.interrupt()
-        assert tail.finish(within=10) == 0
+        assert tail.finish(within=30) == 0
     finally:
         tail.kill()
     assert any(line.startswith("[tail-a] ") and "completed" not in line for line in tail.lines)
