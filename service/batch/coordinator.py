@@ -131,7 +131,7 @@ class BatchCoordinator:
             log.warning("ignoring incomplete batch records", extra={"keys": len(incomplete)})
         self._tailing = asyncio.create_task(self._follow_topic())
         self._assembling = asyncio.create_task(self._assemble())
-        await self.leadership.start()
+        self.leadership.start()
         log.info(
             "batch coordinator started",
             extra={"open_batches": len(changes.completed), "leadership_group": self.leadership.group_id},

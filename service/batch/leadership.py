@@ -14,7 +14,6 @@ from aiokafka.coordinator.assignors.sticky.sticky_assignor import StickyPartitio
 from aiokafka.errors import KafkaError as AIOKafkaError
 
 from service.batch.handoff_log import HANDOFF_PARTITION, RETRY_CAP_SECONDS
-from service.errors import KafkaError
 from service.kafka.config import consumer_kwargs
 from service.pipeline.backoff import attempt_delay
 from service.settings import KafkaSettings
@@ -43,23 +42,17 @@ class BatchLeadership:
     ) -> None:
         self.group_id = f"{kafka.group_id}.batches"
         self.topic = topic
+        self._kafka = kafka
         self._gained, self._lost = gained, lost
-        self._consumer = AIOKafkaConsumer(
-            **{**consumer_kwargs(kafka), "group_id": self.group_id},
-            partition_assignment_strategy=(_own_sticky_assignor(),),
-        )
+        self._consumer: AIOKafkaConsumer | None = None
         self.leading = False
         self.assignments = 0  # rebalances this member has come out of
         self._task: asyncio.Task[None] | None = None
 
-    async def start(self) -> None:
-        self._consumer.subscribe([self.topic], listener=_Listener(self))
-        try:
-            await self._consumer.start()
-        except AIOKafkaError as exc:
-            await self._consumer.stop()
-            raise KafkaError(f"joining {self.group_id} failed: {exc!r}") from exc
-        self._task = asyncio.create_task(self._stay_in_group())
+    def start(self) -> None:
+        """Join in the background: a group's first join is held for seconds (the broker waits for
+        more members), and neither start-up nor submitting batches needs to wait for it."""
+        self._task = asyncio.create_task(self._membership())
 
     async def stop(self) -> None:
         """Stop leading (if so), then leave the group so another member takes over at once."""
@@ -70,10 +63,39 @@ class BatchLeadership:
         if self.leading:
             self.leading = False
             await self._lost()
-        await self._consumer.stop()
+        if self._consumer is not None:
+            await self._consumer.stop()
 
-    async def assigned(self, partitions: set[TopicPartition]) -> None:
-        self._consumer.pause(*partitions)
+    async def _membership(self) -> None:
+        """Join, then poll (nothing: the partition is paused) so the membership stays alive."""
+        failures = 0
+        while True:
+            try:
+                if self._consumer is None:
+                    self._consumer = await self._join()
+                await self._consumer.getmany(timeout_ms=POLL_MS)
+                failures = 0
+            except AIOKafkaError as exc:
+                failures += 1
+                log.warning("batch leadership group %s: %r, retrying", self.group_id, exc)
+                await asyncio.sleep(attempt_delay(failures, 0.5, RETRY_CAP_SECONDS))
+
+    async def _join(self) -> AIOKafkaConsumer:
+        """A started member (its first assignment done), or the error; a failed member is closed."""
+        consumer = AIOKafkaConsumer(
+            **{**consumer_kwargs(self._kafka), "group_id": self.group_id},
+            partition_assignment_strategy=(_own_sticky_assignor(),),
+        )
+        consumer.subscribe([self.topic], listener=_Listener(self, consumer))
+        try:
+            await consumer.start()
+        except BaseException:  # a Kafka error, or stop() while joining
+            await consumer.stop()
+            raise
+        return consumer
+
+    async def assigned(self, consumer: AIOKafkaConsumer, partitions: set[TopicPartition]) -> None:
+        consumer.pause(*partitions)
         self.assignments += 1
         leads = TopicPartition(self.topic, HANDOFF_PARTITION) in partitions
         if leads and not self.leading:
@@ -85,27 +107,16 @@ class BatchLeadership:
             log.info("batch leadership lost", extra={"group": self.group_id})
             await self._lost()
 
-    async def _stay_in_group(self) -> None:
-        failures = 0
-        while True:
-            try:
-                await self._consumer.getmany(timeout_ms=POLL_MS)
-                failures = 0
-            except AIOKafkaError as exc:
-                failures += 1
-                log.warning("batch leadership poll failed, retrying: %r", exc)
-                await asyncio.sleep(attempt_delay(failures, 0.5, RETRY_CAP_SECONDS))
-
 
 class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
-    def __init__(self, leadership: BatchLeadership) -> None:
-        self._leadership = leadership
+    def __init__(self, leadership: BatchLeadership, consumer: AIOKafkaConsumer) -> None:
+        self._leadership, self._consumer = leadership, consumer
 
     async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
         pass  # decided on the next assignment (see BatchLeadership)
 
     async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
-        await self._leadership.assigned(assigned)
+        await self._leadership.assigned(self._consumer, assigned)
 
 
 def _own_sticky_assignor() -> type[StickyPartitionAssignor]:
