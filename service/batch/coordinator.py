@@ -278,13 +278,19 @@ class BatchCoordinator:
             failures = 0
             if not records:
                 continue
-            changes = self._state.apply(records)
-            for batch in changes.completed:
-                self._index(batch)
-                if self.leadership.leading and self._unfollowed(batch):
-                    self._follow_batch(batch, takeover=False)
-            if changes.closed:
-                await self._unindex(changes.closed)
+            try:
+                await self._apply(records)
+            except Exception:  # a bug here must not stop batch following for the life of the process
+                log.exception("applying hand-off records failed", extra={"records": len(records)})
+
+    async def _apply(self, records: list[tuple[str, bytes | None]]) -> None:
+        changes = self._state.apply(records)
+        for batch in changes.completed:
+            self._index(batch)
+            if self.leadership.leading and self._unfollowed(batch):
+                self._follow_batch(batch, takeover=False)
+        if changes.closed:
+            await self._unindex(changes.closed)
 
     async def _lead(self) -> None:
         """Leadership gained: follow every open batch nobody here follows yet."""

@@ -160,9 +160,9 @@ class Changes:
 class HandOffState:
     """The hand-off topic folded record by record, as a reader follows it (``fold`` is one read).
 
-    Values stay raw bytes until every chunk of a batch is present; a batch is then parsed once. A
-    tombstone deletes its key; a batch whose keys are all deleted is closed. Publishing markers
-    (``<batch id>/publishing``) are kept apart from the chunks.
+    Values stay raw bytes until every chunk of a batch is present; a batch is then parsed once and
+    its bytes dropped. A tombstone deletes its key; a batch whose keys are all deleted is closed.
+    Publishing markers (``<batch id>/publishing``) are kept apart from the chunks.
     """
 
     def __init__(self) -> None:
@@ -192,12 +192,17 @@ class HandOffState:
         closed: list[OpenBatch] = []
         for batch_id in sorted(touched):
             values = self._chunks.get(batch_id)
-            batch = _assemble(batch_id, list(values.values())) if values and _all_there(values) else None
+            if values is None:
+                if batch_id in self._open:
+                    closed.append(self._open.pop(batch_id))
+                continue
+            batch = _assemble(batch_id, list(values.values())) if _all_there(values) else None
             if batch is not None:
                 self._open[batch_id] = batch
                 completed.append(batch)
-            elif batch_id not in self._chunks and batch_id in self._open:
-                closed.append(self._open.pop(batch_id))
+                # Parsed: drop the bytes, keep the keys (for the tombstones that close it). A batch
+                # re-recorded later is parsed again once every key has a new value.
+                self._chunks[batch_id] = dict.fromkeys(values, b"")
         return Changes(tuple(completed), tuple(closed))
 
     def open(self) -> list[OpenBatch]:
@@ -224,6 +229,8 @@ def _all_there(values: dict[str, bytes]) -> bool:
     ``chunks`` is the third field a ``HandOffRecord`` serialises, so it sits in the first bytes; a
     large batch arrives in many reads, and parsing it whole on each would cost quadratic time.
     """
+    if not all(values.values()):
+        return False  # parsed before (its bytes dropped) and not wholly re-recorded since
     counts = {m.group(1) for v in values.values() if (m := _CHUNKS.search(v, 0, 400)) is not None}
     if len(counts) != 1:
         return len(counts) == 0  # unreadable: let the full parse say so

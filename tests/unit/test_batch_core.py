@@ -279,3 +279,14 @@ def test_handoff_state_reports_a_re_recorded_batch_with_its_new_entries() -> Non
     state.apply(_chunks("b1", [entry("a")], max_bytes=CHUNK_BYTES))
     (again,) = state.apply(_chunks("b1", [entry("a", attempt=2)], max_bytes=CHUNK_BYTES)).completed
     assert again.entries[0].attempt == 2 and state.open() == [again]
+
+
+def test_handoff_state_keeps_the_parsed_batch_until_a_re_record_is_whole() -> None:
+    """Bytes are dropped once parsed; a half-read re-record neither reopens nor breaks the batch."""
+    state = HandOffState()
+    state.apply(_chunks("b1", [entry(f"c{i}", offset=i) for i in range(40)], max_bytes=2_000))
+    higher = _chunks("b1", [entry(f"c{i}", attempt=2, offset=i) for i in range(40)], max_bytes=2_000)
+    assert state.apply(higher[:1]).completed == ()
+    assert {e.attempt for e in state.open()[0].entries} == {1} and state.incomplete_keys() == ()
+    (again,) = state.apply(higher[1:]).completed
+    assert {e.attempt for e in again.entries} == {2}
