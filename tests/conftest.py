@@ -6,6 +6,7 @@ With ``KAFKA_BOOTSTRAP_SERVERS`` set, the suite uses that cluster instead of sta
 from __future__ import annotations
 
 import os
+import signal
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -14,6 +15,12 @@ import pytest
 
 from service.devbroker import EmbeddedBroker
 from service.settings import Settings, load_settings
+
+# A run started in the background (`make test &`, `nohup`) ignores SIGINT, and children would inherit
+# that: tests that press Ctrl-C on a child process need a terminal's disposition. A caught signal is
+# reset to the default in an exec'd child; an ignored one is not.
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture(scope="session")
