@@ -17,8 +17,8 @@ import anthropic
 import pytest
 
 from schemas import SourceRecord
-from service.batch.handoff_log import HandOffLog
-from service.batch.records import Entry, chunk_records
+from service.batch.handoff_log import HandOffLog, read_topic
+from service.batch.records import Entry, chunk_records, fold
 from service.emulator import Emulator, EmulatorConfig
 from tests.integration.batch_helpers import InProcessService, batch_prompt, batch_settings, finals
 from tests.kafkautil import Collector, Record, committed_offsets, produce
@@ -111,13 +111,15 @@ async def test_killed_service_resumes_the_same_batch_without_submitting_again(
     assert {e.path.rsplit("/", 1)[-1] for e in retrievals} == batch_ids
 
 
+@pytest.mark.parametrize(("published_before", "attempt"), [(False, 1), (True, 2)])
 async def test_prompts_redone_after_their_resumed_batch_ended_are_not_submitted_again(
-    make_settings: Any,
+    make_settings: Any, published_before: bool, attempt: int
 ) -> None:
     """What a process killed right after its hand-off record leaves behind: a created batch, its record,
     and the prompts' offsets not committed. Here the batch has ended before the service starts, so the
     resumed batch publishes its results before the consumer gets the prompts back; those prompts are
-    then committed without a second batch."""
+    then committed without a second batch. Had the dead follower begun publishing (its marker is on
+    the topic), the results come one attempt higher, so they outrank whatever it published."""
     async with Emulator(EmulatorConfig(seed=6, batch_time_scale=0.0001, output_tokens=8)) as emu:
         settings = batch_settings(make_settings, emu.base_url)
         ids = [f"redo-{i:02d}" for i in range(20)]
@@ -144,6 +146,8 @@ async def test_prompts_redone_after_their_resumed_batch_ended_are_not_submitted_
         await log.start()
         try:
             await log.write(chunk_records(batch.id, entries, datetime.now(UTC), "killed-instance"))
+            if published_before:
+                await log.mark_publishing(batch.id)
         finally:
             await log.stop()
 
@@ -154,10 +158,13 @@ async def test_prompts_redone_after_their_resumed_batch_ended_are_not_submitted_
             return all(committed[p] == end for p, end in ends.items())
 
         outputs = [settings.topics.completions, settings.topics.errors]
-        async with Collector(settings, outputs) as seen, InProcessService(settings):
+        async with Collector(settings, outputs) as seen, InProcessService(settings) as service:
             await seen.until(lambda _: len(finals(seen, settings)) == len(ids))
             await until(all_committed, what="every prompt offset committed", every=0.05)
+            await until(lambda: service.runner.batches.open_batches == [], what="the batch tombstoned")
         by_id = finals(seen, settings)
         assert sorted(by_id) == ids and all(len(v) == 1 for v in by_id.values())
-        assert {v[0].json()["attempt"] for v in by_id.values()} == {1}  # nothing published before
+        assert {v[0].json()["attempt"] for v in by_id.values()} == {attempt}
         assert emu.stats.batches["created"] == 1  # the redone prompts did not go into a second batch
+        # Nothing is left open, the marker included.
+        assert fold(await read_topic(settings.kafka, settings.topics.batches)).open == ()
