@@ -8,6 +8,7 @@ pipeline (``claude-kafka run``) never waits for any of this.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from aiohttp.abc import AbstractResolver
@@ -22,6 +23,7 @@ from service.errors import ConfigError
 from service.metrics import Metrics
 from service.pipeline.inputs import InputRecord
 from service.pipeline.outputs import Outputs
+from service.pipeline.probing import BrokerProbe
 from service.pipeline.prompts import publish_error_event
 from service.pipeline.workers import RecordWorkers
 from service.settings import Settings
@@ -30,19 +32,22 @@ log = logging.getLogger(__name__)
 
 
 def signing_key(settings: Settings) -> bytes:
-    """The HMAC key, or ``ConfigError`` when callbacks cannot run (no hosts allowed, no secret)."""
+    """The HMAC key, or ``ConfigError`` naming every reason callbacks cannot run (no hosts, no secret)."""
     callbacks = settings.callbacks
     problems = []
+    key = b""
     if not callbacks.allowed_hosts:
         problems.append("CALLBACK_ALLOWED_HOSTS: empty, so callbacks are off; list the receiver hosts")
     if callbacks.signing_secret is None:
         problems.append("CALLBACK_SIGNING_SECRET: required to sign callbacks")
     else:
         try:
-            return secret_key(callbacks.signing_secret.get_secret_value()) if not problems else b""
+            key = secret_key(callbacks.signing_secret.get_secret_value())
         except ValueError as exc:
             problems.append(str(exc))
-    raise ConfigError("callbacks cannot run", problems=problems)
+    if problems:
+        raise ConfigError("callbacks cannot run", problems=problems)
+    return key
 
 
 class CallbackDispatcher:
@@ -68,6 +73,7 @@ class CallbackDispatcher:
         )
         self.inputs = self.workers.inputs
         self.outputs = Outputs(settings.kafka, metrics)
+        self.probe = BrokerProbe(self.outputs, self.inputs, metrics.ready)
         self.client = CallbackClient(callbacks, resolver)
         self.deliverer = Deliverer(self.client, callbacks, metrics, key)
 
@@ -76,13 +82,19 @@ class CallbackDispatcher:
         await self.outputs.start()
         await self.client.start()
         await self.inputs.start()
+        self.probe.bootstrapped()
 
     def request_stop(self) -> None:
+        self.probe.draining()
         self.workers.request_stop()
 
     async def run(self) -> None:
         """Fetch and deliver until ``request_stop``; never dies on one record or one Kafka error."""
-        await self.workers.run()
+        probe_task = asyncio.create_task(self.probe.run())
+        try:
+            await self.workers.run()
+        finally:
+            probe_task.cancel()
 
     async def drain(self, grace: float) -> None:
         """Let deliveries finish within ``grace``, cancel the rest (redelivered later), commit."""
@@ -96,11 +108,8 @@ class CallbackDispatcher:
         await self.outputs.stop()
 
     def ready(self) -> tuple[bool, str]:
-        if not self.outputs.started:
-            return False, "producer not connected"
-        if not self.inputs.joined:
-            return False, "consumer has not joined its group"
-        return True, "ok"
+        """Draining, cluster answering both clients, group joined: as for ``claude-kafka run``."""
+        return self.probe.verdict()
 
     # -- one record --------------------------------------------------------------------------------
     async def _handle(self, record: InputRecord) -> None:

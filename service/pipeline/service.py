@@ -24,14 +24,9 @@ from service.pipeline.inputs import InputRecord, Partition
 from service.pipeline.intake import Rejection, decode_prompt
 from service.pipeline.outputs import Outputs
 from service.pipeline.pricing import PriceTable
+from service.pipeline.probing import BrokerProbe
 from service.pipeline.prompts import PromptRunner, publish_error_event
 from service.pipeline.ratelimit import RateGate
-from service.pipeline.readiness import (
-    PROBE_INTERVAL_SECONDS,
-    PROBE_TIMEOUT_SECONDS,
-    Probe,
-    Readiness,
-)
 from service.pipeline.workers import RecordWorkers, Work
 from service.settings import Settings
 
@@ -71,24 +66,22 @@ class StreamingPipeline:
         )
         self.inputs = self.workers.inputs
         metrics.max_in_flight.set(settings.pipeline.max_in_flight)
-        self.readiness = Readiness()
-        self._was_ready = False
+        self.probe = BrokerProbe(self.outputs, self.inputs, metrics.ready)
 
     # -- lifecycle -------------------------------------------------------------------------------
     async def start(self) -> None:
         await self.outputs.start()
         await self.inputs.start()
-        self.readiness.record(Probe(time.monotonic(), None, None))  # both clients just bootstrapped
+        self.probe.bootstrapped()
 
     def request_stop(self) -> None:
-        self.readiness.draining = True
-        self._metrics.ready.set(0)
+        self.probe.draining()
         self.workers.request_stop()
 
     async def run(self) -> None:
         """Fetch and dispatch until ``request_stop``; never dies on one record or one Kafka error."""
         lag_task = asyncio.create_task(self._report_lag())
-        probe_task = asyncio.create_task(self._probe_brokers())
+        probe_task = asyncio.create_task(self.probe.run())
         try:
             await self.workers.run()
         finally:
@@ -111,8 +104,7 @@ class StreamingPipeline:
         return self.workers.in_flight
 
     def ready(self) -> tuple[bool, str]:
-        """What ``/readyz`` answers: see ``readiness.Readiness.verdict``."""
-        return self.readiness.verdict(joined=self.inputs.in_group, now=time.monotonic())
+        return self.probe.verdict()
 
     # -- one record -------------------------------------------------------------------------------
     def _start_work(self, record: InputRecord) -> Work:
@@ -173,17 +165,3 @@ class StreamingPipeline:
             for (topic, partition), lag in self.inputs.lag().items():
                 self._metrics.lag.labels(topic, str(partition)).set(lag)
             await asyncio.sleep(LAG_INTERVAL_SECONDS)
-
-    async def _probe_brokers(self) -> None:
-        """Ask the cluster through both clients every second; ``ready()`` reads the latest answers."""
-        while True:
-            producer, consumer = await asyncio.gather(
-                self.outputs.reachable(PROBE_TIMEOUT_SECONDS), self.inputs.reachable(PROBE_TIMEOUT_SECONDS)
-            )
-            self.readiness.record(Probe(time.monotonic(), producer, consumer))
-            ready, reason = self.ready()
-            self._metrics.ready.set(1 if ready else 0)
-            if ready != self._was_ready:
-                log.log(logging.INFO if ready else logging.WARNING, "readiness: %s", reason)
-                self._was_ready = ready
-            await asyncio.sleep(PROBE_INTERVAL_SECONDS)

@@ -18,6 +18,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from service.devbroker import EmbeddedBroker
 from service.kafka.topics import create_topics
+from tests.integration.callback_helpers import CallbacksProcess
 from tests.kafkautil import Collector, Record, produce
 from tests.services import ServiceProcess, prompt
 
@@ -152,28 +153,40 @@ async def test_metrics_agree_with_the_published_events(
 
 
 async def test_readyz_turns_503_while_the_broker_is_frozen(make_settings: Any, tmp_path: Path) -> None:
-    """SIGSTOP on the broker: /readyz 503 with a reason, 200 again after SIGCONT; /healthz 200 throughout."""
+    """SIGSTOP on the broker: /readyz 503 with a reason, 200 again after SIGCONT; /healthz 200 throughout.
+    The same for `claude-kafka run` and for the callback dispatcher (`claude-kafka callbacks`)."""
     with EmbeddedBroker() as broker:
-        settings = make_settings(kafka={"bootstrap_servers": broker.bootstrap})
+        settings = make_settings(
+            kafka={"bootstrap_servers": broker.bootstrap},
+            callbacks={"signing_secret": "whsec-test-signing", "allowed_hosts": ("hooks.example",)},
+        )
         await create_topics(settings)
-        with ServiceProcess(settings, tmp_path / "service.log") as service:
-            service.wait_ready()
+        with (
+            ServiceProcess(settings, tmp_path / "service.log") as service,
+            CallbacksProcess(settings, tmp_path / "callbacks.log") as dispatcher,
+        ):
+            processes = (service, dispatcher)
+            for process in processes:
+                process.wait_ready()
             seen: list[tuple[int, str]] = []
 
             def readyz_is(status: int) -> bool:
-                assert service.get("/healthz")[0] == 200
-                seen.append(service.get("/readyz"))
-                return seen[-1][0] == status
+                for process in processes:
+                    assert process.get("/healthz")[0] == 200
+                    seen.append(process.get("/readyz"))
+                    if seen[-1][0] != status:
+                        return False
+                return True
 
             broker.pause()
             try:
                 wait_until(lambda: readyz_is(503), 10, "readyz 503 with the broker frozen")
-                assert "cannot reach the cluster" in json.loads(seen[-1][1])["reason"]
-                assert service.get("/metrics")[0] == 200
+                assert all("cannot reach the cluster" in json.loads(b)["reason"] for _, b in seen[-2:])
+                assert all(p.get("/metrics")[0] == 200 for p in processes)
             finally:
                 broker.resume()
             wait_until(lambda: readyz_is(200), 30, "readyz 200 after the broker is back")
-            assert "claude_kafka_ready 1.0" in service.get("/metrics")[1]
+            assert all("claude_kafka_ready 1.0" in p.get("/metrics")[1] for p in processes)
 
 
 async def test_api_key_never_appears_in_logs_metrics_or_events(

@@ -98,3 +98,19 @@ def test_config_command_stops_with_one_line_per_problem() -> None:
     assert result.stderr.strip().splitlines() == [
         "claude-kafka: invalid setting: MAX_IN_FLIGHT: Input should be greater than or equal to 1 (got '-3')"
     ]
+
+
+def test_callbacks_command_refuses_to_start_without_hosts_or_secret() -> None:
+    """`claude-kafka callbacks` with callbacks off (no hosts) and no secret: exit 2, one line per reason,
+    before any connection; with a secret but still no hosts, the hosts line alone."""
+    env = {"PATH": "/usr/bin:/bin", "KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:1"}
+    result = _cli(["callbacks"], env)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.strip().splitlines() == [
+        "claude-kafka: invalid setting: CALLBACK_ALLOWED_HOSTS: empty, so callbacks are off; "
+        "list the receiver hosts",
+        "claude-kafka: invalid setting: CALLBACK_SIGNING_SECRET: required to sign callbacks",
+    ]
+    result = _cli(["callbacks"], {**env, "CALLBACK_SIGNING_SECRET": "whsec-test"})
+    assert result.returncode == 2 and "CALLBACK_ALLOWED_HOSTS: empty" in result.stderr
+    assert "whsec-test" not in result.stdout + result.stderr
