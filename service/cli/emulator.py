@@ -51,6 +51,12 @@ def _parse_fault_rates(values: tuple[str, ...]) -> dict[str, float]:
     metavar="KIND=RATE",
     help="Inject a fault with this probability; KIND is 529, 429, 500, drop, sse_error or slow. Repeatable.",
 )
+@click.option(
+    "--batch-create-failures",
+    default="",
+    metavar="STATUS,...",
+    help="Answer the first batch creates with these HTTP statuses, in order (e.g. 529,429).",
+)
 @click.option("--models", default=None, help="Comma-separated model allow-list; '*' accepts any model.")
 @click.option("--public-url", default=None, help="Base URL clients reach us at (for batch results_url).")
 @click.option("--no-auth", is_flag=True, help="Accept requests without x-api-key or Authorization.")
@@ -64,6 +70,7 @@ def emulator(
     output_tokens: int | None,
     batch_time_scale: float,
     fault_rates: tuple[str, ...],
+    batch_create_failures: str,
     models: str | None,
     public_url: str | None,
     no_auth: bool,
@@ -92,6 +99,7 @@ def emulator(
         output_tokens=output_tokens,
         batch_time_scale=batch_time_scale,
         faults=FaultRates(**_parse_fault_rates(fault_rates)),
+        batch_create_failures=_parse_statuses(batch_create_failures),
         models=allow,
         public_base_url=public_url,
         require_auth=not no_auth,
@@ -102,3 +110,13 @@ def emulator(
 
     run(config, on_start=announce)
     click.echo("emulator stopped")
+
+
+def _parse_statuses(text: str) -> tuple[int, ...]:
+    try:
+        statuses = tuple(int(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        raise click.BadParameter(f"expected HTTP statuses like 529,429, got {text!r}") from None
+    if any(not 400 <= status <= 599 for status in statuses):
+        raise click.BadParameter(f"expected HTTP error statuses (400..599), got {text!r}")
+    return statuses

@@ -29,6 +29,7 @@ from service.emulator.batch_results import chunked, result_lines
 from service.emulator.batch_store import BatchStore, BatchTiming, BatchView, PlannedRequest
 from service.emulator.context import EmulatorContext
 from service.emulator.errors import ApiError, invalid_request
+from service.emulator.faults import directive_fault, parse_directive
 from service.emulator.generate import generate_message
 from service.emulator.validate import validate_message_params
 from service.emulator.wire import json_response
@@ -69,9 +70,20 @@ class _BatchRoutes:
             errored_rate=config.batch_errored_rate,
             expired_rate=config.batch_expired_rate,
         )
+        self._create_failures = list(config.batch_create_failures)
 
     async def create(self, request: web.Request) -> web.Response:
         stats = self.ctx.stats
+        if self._create_failures:
+            stats.count_batch("rejected")
+            status = self._create_failures.pop(0)
+            fault = directive_fault(
+                parse_directive(f"status={status}"),
+                stream=False,
+                default_retry_after_s=self.ctx.config.rate_limit_retry_after_s,
+            )
+            assert fault.error is not None
+            raise fault.error
         try:
             raw = await _read_capped(request, self.ctx.config.batch_max_bytes)
             # Parsing and validating 100,000 requests takes a while; keep the loop serving meanwhile.

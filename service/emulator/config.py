@@ -91,6 +91,9 @@ class EmulatorConfig:
     # ``seed``; ``emu:batch=...`` directives in ``metadata.user_id`` take precedence (batch_store.py).
     batch_errored_rate: float = 0.0
     batch_expired_rate: float = 0.0
+    # HTTP statuses answered, in order, to the first batch creates (e.g. ``(529, 429)``): the create
+    # path's retries, end to end. A 429 carries ``retry-after: rate_limit_retry_after_s``.
+    batch_create_failures: tuple[int, ...] = ()
     faults: FaultRates = field(default_factory=FaultRates)
     slow_first_token_ms: float = 2000.0  # extra first-token delay of the rate-based slow fault
     rate_limit_retry_after_s: float = 1.0  # ``retry-after`` of rate-based 429s

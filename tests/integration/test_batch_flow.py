@@ -146,3 +146,28 @@ async def test_requests_that_keep_expiring_end_as_attempts_exhausted(
     (error,) = [r.json() for r in seen.on(settings.topics.errors)]
     assert error["error"]["type"] == "attempts_exhausted" and error["retryable"] is True
     assert error["attempt"] == 2 and emu.stats.batches["created"] == 2
+
+
+async def test_failed_creates_are_retried_without_losing_the_waiting_prompts(make_settings: Any) -> None:
+    """529 x3 (the SDK's own retries exhausted), then 429 with retry-after: the service backs off and
+    creates the batch once; every prompt gets one final event and the retry shows in the metrics."""
+    config = EmulatorConfig(
+        seed=3, batch_time_scale=0.003, output_tokens=8, batch_create_failures=(529,) * 3 + (429,)
+    )
+    async with Emulator(config) as emu:
+        settings = batch_settings(make_settings, emu.base_url)
+        ids = [f"create-{i}" for i in range(20)]
+        await produce(settings, settings.topics.prompts, (batch_prompt(i) for i in ids))
+        async with (
+            Collector(settings, [settings.topics.completions, settings.topics.errors]) as seen,
+            InProcessService(settings) as service,
+        ):
+            await seen.until(lambda _: len(finals(seen, settings)) == len(ids))
+            retries = service.runner.metrics.registry.get_sample_value(
+                "claude_kafka_retries_total", {"reason": "batch_overloaded_error"}
+            )
+        by_id = finals(seen, settings)
+        assert sorted(by_id) == sorted(ids) and all(len(v) == 1 for v in by_id.values())
+        assert {v[0].topic for v in by_id.values()} == {settings.topics.completions}
+        assert emu.stats.batches["rejected"] == 4 and emu.stats.batches["created"] == 1
+        assert retries == 1  # the SDK retried twice inside the first call, and once inside the second
