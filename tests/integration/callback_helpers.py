@@ -92,10 +92,13 @@ def verify_standard_webhook(secret: str, headers: dict[str, str], body: bytes, t
     return False
 
 
-def prompt_with_callback(custom_id: str, url: str | None, text: str = "Hello") -> tuple[bytes, bytes]:
+def prompt_with_callback(
+    custom_id: str, url: str | None, text: str = "Hello", mode: str = "stream"
+) -> tuple[bytes, bytes]:
     body: dict[str, Any] = {
         "custom_id": custom_id,
         "params": {"model": MODEL, "max_tokens": 30, "messages": [{"role": "user", "content": text}]},
+        "mode": mode,
     }
     if url is not None:
         body["callback"] = {"url": url}

@@ -25,7 +25,7 @@ from tests.integration.callback_helpers import (
     verify_standard_webhook,
 )
 from tests.kafkautil import Collector, Record, produce
-from tests.services import ServiceProcess
+from tests.services import EmulatorProcess, ServiceProcess
 
 pytestmark = pytest.mark.integration
 
@@ -59,7 +59,9 @@ class Stack:
         return found(self.collector.records)
 
 
-def stack_settings(kafka_bootstrap: str, emulator_url: str, **callbacks: Any) -> Settings:
+def stack_settings(
+    kafka_bootstrap: str, emulator_url: str, batch: dict[str, Any] | None = None, **callbacks: Any
+) -> Settings:
     prefix = f"cb{uuid.uuid4().hex[:10]}"
     topics = ("prompts", "deltas", "completions", "errors", "batches")
     return load_settings(
@@ -70,6 +72,7 @@ def stack_settings(kafka_bootstrap: str, emulator_url: str, **callbacks: Any) ->
         anthropic={"api_key": "sk-ant-test-key", "base_url": emulator_url},
         observability={"metrics_port": 0},
         callbacks={"signing_secret": SECRET, "group_id": f"{prefix}-callbacks", **callbacks},
+        batch=batch or {},
     )  # fmt: skip
 
 
@@ -188,3 +191,25 @@ async def test_refused_destinations_become_errors_without_a_request(
                 settings.topics.completions
             ]
         assert stack.receiver.total() == 0
+
+
+async def test_batch_mode_outcome_is_delivered_like_a_streamed_one(
+    kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    """A prompt sent with mode batch goes through the Message Batches API; its completion (batch
+    price, mode batch) reaches the callback once, signed, as a streamed one does."""
+    with EmulatorProcess(tmp_path / "emulator.log", "--seed", "9", "--batch-time-scale", "0.003") as emulator:
+        settings = stack_settings(
+            kafka_bootstrap, emulator.base_url, batch={"max_wait_seconds": 0.5, "poll_seconds": 0.05},
+            allowed_hosts=("127.0.0.1",), allow_http=True, allow_private=True,
+        )  # fmt: skip
+        async with running_stack(settings, tmp_path) as stack:
+            path = "/ok/batch-callback"
+            await stack.send(prompt_with_callback("batch-callback", stack.receiver.url(path), mode="batch"))
+            (hit,) = await stack.receiver.until(path, 1, within=60)
+            await stack.collector.until(lambda r: bool(stack.finals("batch-callback")))
+    assert verify_standard_webhook(SECRET, hit.headers, hit.body)
+    event = json.loads(hit.body)
+    (final,) = stack.finals("batch-callback")
+    assert event["mode"] == "batch" and event["custom_id"] == "batch-callback"
+    assert event["message"] == final["message"] and event["cost_usd"] == final["cost_usd"] > 0
