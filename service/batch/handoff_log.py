@@ -31,6 +31,7 @@ RETRY_CAP_SECONDS = 30.0
 QUIET_POLLS = 5  # empty polls in a row that end a read when high watermarks stay unknown
 POLL_MS = 200
 HANDOFF_PARTITION = 0
+TAIL_FETCH_WAIT_MS = 500
 
 
 class HandOffLog:
@@ -88,7 +89,9 @@ class HandOffTail:
         self._partition = TopicPartition(topic, HANDOFF_PARTITION)
         self._consumer = AIOKafkaConsumer(
             **common_kwargs(kafka), group_id=None, enable_auto_commit=False,
-            fetch_max_wait_ms=kafka.fetch_max_wait_ms,
+            # Batches run for minutes: half a second to notice a new one is plenty, and an idle
+            # tail then costs a fetch every 500 ms instead of every KAFKA_FETCH_MAX_WAIT_MS.
+            fetch_max_wait_ms=TAIL_FETCH_WAIT_MS,
         )  # fmt: skip
         self.started = False
 
