@@ -31,7 +31,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from schemas import ErrorDetail
+from schemas import ErrorDetail, SourceRecord
 from service.batch.api import COUNT_NAMES, BatchApi, BatchStatus
 from service.batch.assembly import Assembler, Waiting, blame
 from service.batch.handoff_log import HandOffLog, HandOffTail
@@ -58,6 +58,11 @@ TAIL_POLL_MS = 500
 TAIL_BACKOFF = (0.5, 30.0)
 
 Where = tuple[str, int, int]
+
+
+def where(source: SourceRecord) -> Where:
+    """The key a prompt's source record has in the coordinator's indexes."""
+    return (source.topic, source.partition, source.offset)
 
 
 @dataclass(eq=False)
@@ -164,11 +169,11 @@ class BatchCoordinator:
     # -- the seam ----------------------------------------------------------------------------------
     async def hand_off(self, job: events.Job) -> None:
         """Return once ``job`` is in a created batch whose record the broker acknowledged."""
-        where = (job.source.topic, job.source.partition, job.source.offset)
-        if where in self._recorded or where in self._redo_expected:
+        at = where(job.source)
+        if at in self._recorded or at in self._redo_expected:
             # Redone after a crash between its record and its commit: a resumed batch holds it (or
             # held it and has published its outcome already).
-            self._redo_expected.discard(where)
+            self._redo_expected.discard(at)
             return
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         item = self._assembler.add(entry_of(job), time.monotonic(), future)
@@ -327,8 +332,7 @@ class BatchCoordinator:
 
     def _index(self, batch: OpenBatch) -> None:
         for entry in batch.entries:
-            s = entry.source
-            self._recorded[(s.topic, s.partition, s.offset)] = batch.batch_id
+            self._recorded[where(entry.source)] = batch.batch_id
 
     async def _unindex(self, closed: Sequence[OpenBatch]) -> None:
         """Forget closed batches' prompts, except those the group has not committed past yet."""
@@ -336,11 +340,10 @@ class BatchCoordinator:
         for batch in closed:
             self._finished.discard(batch.batch_id)
             for entry in batch.entries:
-                s = entry.source
-                where = (s.topic, s.partition, s.offset)
-                if self._recorded.get(where) == batch.batch_id:
-                    del self._recorded[where]
-                    sources.append(where)
+                at = where(entry.source)
+                if self._recorded.get(at) == batch.batch_id:
+                    del self._recorded[at]
+                    sources.append(at)
         try:
             committed = await committed_positions(self._settings.kafka, {(t, p) for t, p, _ in sources})
         except KafkaError as exc:

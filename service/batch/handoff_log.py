@@ -36,7 +36,6 @@ TAIL_FETCH_WAIT_MS = 500
 
 class HandOffLog:
     def __init__(self, kafka: KafkaSettings, topic: str) -> None:
-        self._kafka = kafka
         self.topic = topic
         self._producer = AIOKafkaProducer(**producer_kwargs(kafka))
         self.started = False
