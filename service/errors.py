@@ -48,11 +48,14 @@ class ClaudeError(ClaudeKafkaError):
         status: int | None = None,
         request_id: str | None = None,
         retry_after: float | None = None,
+        code: str | None = None,
     ) -> None:
         super().__init__(message, type=type)
         self.status = status
         self.request_id = request_id
         self.retry_after = retry_after
+        # The API's finer cause, ``error.details.error_code`` (e.g. ``enforced_spend_limit_reached``).
+        self.code = code
 
 
 class ClaudeRetryable(ClaudeError):
