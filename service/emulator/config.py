@@ -9,6 +9,16 @@ MB = 1024 * 1024
 #: Model ids accepted by default: the ids the installed SDK's ``Model`` type names, plus older ids
 #: still in common use. Dated snapshots and aliases are both listed because callers use both.
 DEFAULT_MODELS: tuple[str, ...] = (
+    "claude-fable-5-2",
+    "claude-mythos-5-2",
+    "claude-haiku-5-5",
+    "claude-sonnet-5-5",
+    "claude-fable-5-1",
+    "claude-opus-5-5",
+    "claude-mythos-5-1",
+    "claude-fable-5",
+    "claude-mythos-5",
+    "claude-mythos-preview",
     "claude-opus-5",
     "claude-sonnet-5",
     "claude-opus-4-8",
