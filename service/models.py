@@ -16,7 +16,6 @@ import logging
 import re
 import typing
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Literal
 
@@ -86,21 +85,19 @@ def is_current(model: str) -> bool:
     return lifecycle(model) == "active"
 
 
-@dataclass
 class DeprecationNotice:
-    """Logs one warning per deprecated model (the first prompt that names it) and counts every one."""
+    """Logs one warning per deprecated model (the first prompt that names it) and counts every prompt."""
 
-    count: Callable[[str], None] = lambda model: None
-    _warned: set[str] | None = None
+    def __init__(self, count: Callable[[str], None]) -> None:
+        self._count = count
+        self._warned: set[str] = set()
 
     def seen(self, model: str) -> None:
         if model not in DEPRECATED_MODELS:
             return
-        self.count(model)
-        warned = self._warned if self._warned is not None else set()
-        self._warned = warned
-        if model not in warned:
-            warned.add(model)
+        self._count(model)
+        if model not in self._warned:
+            self._warned.add(model)
             log.warning(
                 "model %s is deprecated and retires on %s; migrate to a current model "
                 "(https://platform.claude.com/docs/en/about-claude/model-deprecations)",
