@@ -8,6 +8,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictInt, StrictStr
 
+from schemas.models import DEFAULT_MODEL
+
 CUSTOM_ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
 """The Message Batches API's rule for ``custom_id``, applied to every prompt so any prompt can be batched."""
 
@@ -72,7 +74,7 @@ class PromptParams(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="allow")
 
-    model: StrictStr = Field(min_length=1, description="Claude model id.", examples=["claude-sonnet-4-5"])
+    model: StrictStr = Field(min_length=1, description="Claude model id.", examples=[DEFAULT_MODEL])
     max_tokens: StrictInt = Field(ge=1, description="Upper bound on output tokens.", examples=[1024])
     messages: list[dict[str, Any]] = Field(
         min_length=1,
@@ -125,7 +127,7 @@ class PromptEvent(BaseModel):
                 {
                     "custom_id": "order-4711-summary",
                     "params": {
-                        "model": "claude-sonnet-4-5",
+                        "model": DEFAULT_MODEL,
                         "max_tokens": 256,
                         "messages": [{"role": "user", "content": "Summarise order 4711 in one line."}],
                     },
@@ -221,7 +223,7 @@ class CompletionEvent(_Frozen):
                         "id": "msg_01XFDUDYJgAACzvnptvVoYEL",
                         "type": "message",
                         "role": "assistant",
-                        "model": "claude-sonnet-4-5",
+                        "model": DEFAULT_MODEL,
                         "content": [{"type": "text", "text": "Order 4711 ships Tuesday."}],
                         "stop_reason": "end_turn",
                         "stop_sequence": None,

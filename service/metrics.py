@@ -89,6 +89,16 @@ class Metrics:
         self.retries = counter("retries_total", "Attempts repeated, by the reason.", ("reason",))
         self.tokens = counter("tokens_total", "Tokens used, by type.", ("model", "mode", "type", *tenant))
         self.cost = counter("cost_usd_total", "Estimated spend in US dollars.", ("model", "mode", *tenant))
+        self.unpriced_tokens = counter(
+            "unpriced_tokens_total",
+            "Tokens of responses with no price row (cost_usd null), by model.",
+            ("model",),
+        )
+        self.deprecated_model_prompts = counter(
+            "deprecated_model_prompts_total",
+            "Prompts naming a model the SDK lists as deprecated.",
+            ("model",),
+        )
         self.queue_wait = histogram(
             "queue_wait_seconds", "Prompt record timestamp to API call.", ("mode",), DURATION_BUCKETS
         )
@@ -210,6 +220,10 @@ class Metrics:
                 self.tokens.labels(model, mode, kind, *tenant).inc(count)
         if cost:
             self.cost.labels(model, mode, *tenant).inc(cost)
+        elif cost is None:
+            unpriced = sum(usage.get(f"{kind}_tokens") or 0 for kind in TOKEN_TYPES)
+            if unpriced:
+                self.unpriced_tokens.labels(model).inc(unpriced)
 
     def finished(
         self,

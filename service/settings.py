@@ -15,6 +15,7 @@ from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validat
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from service.errors import ConfigError
+from service.pipeline.pricing import read_price_file
 
 CommaList = Annotated[tuple[str, ...], NoDecode]
 
@@ -118,8 +119,18 @@ class PipelineSettings(_Section):
     rate_limit_rpm: int = Field(0, ge=0, description="Client-side requests/minute; 0 = off.")
     rate_limit_tpm: int = Field(0, ge=0, description="Client-side tokens/minute; 0 = off.")
     service_instance: str = Field(default_factory=socket.gethostname, description="ce_source suffix.")
+    prices_file: Path | None = Field(
+        None, description="JSON price rows merged over the shipped prices (same format as prices.json)."
+    )
 
     _split = field_validator("allowed_models", mode="before")(_split_commas)
+
+    @field_validator("prices_file")
+    @classmethod
+    def _prices_file_loads(cls, value: Path | None) -> Path | None:
+        if value is not None:
+            read_price_file(value)  # a bad file stops start-up here, with one line
+        return value
 
 
 class CallbackSettings(_Section):

@@ -98,7 +98,7 @@ class BatchCoordinator:
     def __init__(self, settings: Settings, metrics: Metrics, prices: PriceTable | None = None) -> None:
         self._settings = settings
         self._metrics = metrics
-        self._prices = prices or PriceTable()
+        self._prices = prices or PriceTable.load(settings.pipeline.prices_file)
         b = settings.batch
         self._assembler = Assembler(b.max_requests, b.max_bytes, b.max_wait_seconds)
         self._instance = settings.pipeline.service_instance

@@ -6,9 +6,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from schemas import PromptEvent
+from schemas.models import DEFAULT_MODEL
 from service.cli.reassemble import Board, Status
 
-DEMO_MODEL = "claude-sonnet-4-5"
+DEMO_MODEL = DEFAULT_MODEL
 
 _WEATHER_TOOL: dict[str, Any] = {
     "name": "get_weather",

@@ -18,6 +18,7 @@ import click
 from pydantic import ValidationError
 
 from schemas import PromptEvent
+from schemas.models import DEFAULT_MODEL
 from service.cli import main
 from service.cli.common import (
     EXIT_ERROR_EVENT,
@@ -34,7 +35,6 @@ from service.settings import Settings
 if TYPE_CHECKING:
     from service.cli.bus import OutputFollower
 
-DEFAULT_MODEL = "claude-sonnet-4-5"
 DEFAULT_MAX_TOKENS = 1024
 
 
@@ -148,7 +148,7 @@ def send(
     Examples:
       claude-kafka send "Write a haiku about Kafka" -b 127.0.0.1:9092 --wait
       echo "Summarise: ..." | claude-kafka send --attr tenant=acme --wait
-      claude-kafka send --json '{"custom_id":"q1","params":{"model":"claude-sonnet-4-5",
+      claude-kafka send --json '{"custom_id":"q1","params":{"model":"claude-sonnet-5-5",
           "max_tokens":256,"messages":[{"role":"user","content":"Hi"}]}}'
     """
     if raw_json is not None and raw_json.startswith("@"):

@@ -4,35 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from service.models import RETIRED, SDK_MODELS
+
 MB = 1024 * 1024
 
-#: Model ids accepted by default: the ids the installed SDK's ``Model`` type names, plus older ids
-#: still in common use. Dated snapshots and aliases are both listed because callers use both.
-DEFAULT_MODELS: tuple[str, ...] = (
-    "claude-opus-5",
-    "claude-sonnet-5",
-    "claude-opus-4-8",
-    "claude-opus-4-7",
-    "claude-opus-4-6",
-    "claude-sonnet-4-6",
-    "claude-opus-4-5",
-    "claude-opus-4-5-20251101",
-    "claude-haiku-4-5",
-    "claude-haiku-4-5-20251001",
-    "claude-sonnet-4-5",
-    "claude-sonnet-4-5-20250929",
-    "claude-opus-4-1",
-    "claude-opus-4-1-20250805",
-    "claude-opus-4-0",
-    "claude-opus-4-20250514",
-    "claude-sonnet-4-0",
-    "claude-sonnet-4-20250514",
-    "claude-3-7-sonnet-latest",
-    "claude-3-7-sonnet-20250219",
-    "claude-3-5-haiku-latest",
-    "claude-3-5-haiku-20241022",
-    "claude-3-haiku-20240307",
-)
+#: Model ids accepted by default: exactly the installed SDK's ``Model`` ids (service/models.py). Retired
+#: ids are refused with 404 whatever the allow-list says, as on the real API.
+DEFAULT_MODELS: tuple[str, ...] = SDK_MODELS
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -102,4 +80,4 @@ class EmulatorConfig:
     require_auth: bool = True
 
     def accepts_model(self, model: str) -> bool:
-        return not self.models or model in self.models
+        return model not in RETIRED and (not self.models or model in self.models)

@@ -1,25 +1,77 @@
-"""``GET /v1/models`` (paginated, newest first) and ``GET /v1/models/{model_id}``."""
+"""``GET /v1/models`` (paginated, newest first) and ``GET /v1/models/{model_id}``.
+
+The catalogue is the installed SDK's ``Model`` ids with their lifecycle (``service/models.py``), then
+the retired ids, which stay listed as ``retired`` (the SDK's ``ModelInfo.lifecycle`` docs: "It remains
+in the catalogue as the historical record of its retirement"). Every entry is a full ``ModelInfo``:
+lifecycle, dates, limits, line and capabilities, so the SDK's strict validation passes.
+"""
 
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime, timedelta
+import typing
+from datetime import UTC, date, datetime
 from typing import Any
 
 from aiohttp import web
+from anthropic.types import ModelLine
 
 from service.emulator.config import DEFAULT_MODELS
 from service.emulator.context import EmulatorContext
 from service.emulator.errors import ApiError, invalid_request
 from service.emulator.wire import json_response
+from service.models import RETIRED, lifecycle, retires_on
 
 MODELS = "/v1/models"
 MODEL = "/v1/models/{model_id}"
-_EPOCH = datetime(2024, 3, 7, tzinfo=UTC)
+#: ``created_at`` when the release day is not known: the SDK allows "an epoch value if the release
+#: date is unknown".
+_UNKNOWN_RELEASE = date(1970, 1, 1)
+
+#: Release days and (context window, max output) from the model pages
+#: (https://platform.claude.com/docs/en/models/<model>/overview); absent = not found in the docs.
+_RELEASED: dict[str, date] = {
+    "claude-fable-5-2": date(2026, 11, 9),
+    "claude-mythos-5-2": date(2026, 11, 9),
+    "claude-haiku-5-5": date(2026, 10, 7),
+    "claude-fable-5-1": date(2026, 9, 1),
+    "claude-mythos-5-1": date(2026, 9, 1),
+    "claude-opus-5": date(2026, 7, 24),
+    "claude-sonnet-5": date(2026, 6, 30),
+    "claude-fable-5": date(2026, 6, 9),
+    "claude-mythos-5": date(2026, 6, 9),
+    "claude-haiku-4-5": date(2025, 10, 1),
+    "claude-haiku-4-5-20251001": date(2025, 10, 1),
+    "claude-opus-4-5": date(2025, 11, 1),
+    "claude-opus-4-5-20251101": date(2025, 11, 1),
+    "claude-sonnet-4-5": date(2025, 9, 29),
+    "claude-sonnet-4-5-20250929": date(2025, 9, 29),
+}
+_DEPRECATED_ON: dict[str, date] = {
+    "claude-opus-4-5": date(2026, 11, 23),
+    "claude-opus-4-5-20251101": date(2026, 11, 23),
+}
+_LIMITS_5 = (1_000_000, 128_000)  # every 5-series model page: 1M context, 128K output
+_LIMITS: dict[str, tuple[int, int]] = {
+    "claude-haiku-4-5": (200_000, 64_000),
+    "claude-haiku-4-5-20251001": (200_000, 64_000),
+    "claude-opus-4-5": (200_000, 64_000),
+    "claude-opus-4-5-20251101": (200_000, 64_000),
+    "claude-sonnet-4-5": (200_000, 64_000),
+    "claude-sonnet-4-5-20250929": (200_000, 64_000),
+}
+#: Thinking rules the model pages document: adaptive thinking always on (no ``disabled``) on Sonnet
+#: and Opus 5.5, Fable and Mythos 5.x; manual ``enabled`` refused from Sonnet 5 on.
+_THINKING_ALWAYS_ON = re.compile(r"claude-(sonnet-5-5|opus-5-5|fable-5|mythos-5)")
+_NO_MANUAL_THINKING = re.compile(r"claude-(sonnet-5|opus-5|fable-5|mythos-5|haiku-5)")
+_LINES: tuple[str, ...] = typing.get_args(ModelLine)
 
 
 def add_model_routes(app: web.Application, ctx: EmulatorContext) -> None:
-    catalogue = model_catalogue(ctx.config.models or DEFAULT_MODELS)
+    ids = ctx.config.models or DEFAULT_MODELS
+    if ids == DEFAULT_MODELS:
+        ids = (*ids, *RETIRED)
+    catalogue = model_catalogue(ids)
     by_id = {m["id"]: m for m in catalogue}
     open_world = not ctx.config.models  # no allow-list: any claude-* id is "known"
 
@@ -30,7 +82,7 @@ def add_model_routes(app: web.Application, ctx: EmulatorContext) -> None:
         model_id = request.match_info["model_id"]
         info = by_id.get(model_id)
         if info is None and open_world and model_id.startswith("claude-"):
-            info = model_info(model_id, len(catalogue))
+            info = model_info(model_id)
         if info is None:
             raise ApiError("not_found_error", f"model: {model_id}")
         return json_response(info)
@@ -40,17 +92,78 @@ def add_model_routes(app: web.Application, ctx: EmulatorContext) -> None:
 
 
 def model_catalogue(ids: tuple[str, ...]) -> list[dict[str, Any]]:
-    """ModelInfo dicts, newest first (later entries in the config list count as older)."""
-    return [model_info(model_id, len(ids) - i) for i, model_id in enumerate(ids)]
+    """ModelInfo dicts in the given order (the SDK lists newest first; retired ones follow)."""
+    return [model_info(model_id) for model_id in ids]
 
 
-def model_info(model_id: str, age_rank: int) -> dict[str, Any]:
-    created = _EPOCH + timedelta(days=30 * age_rank)
+def _stamp(day: date | None) -> str | None:
+    return (
+        None
+        if day is None
+        else datetime(day.year, day.month, day.day, tzinfo=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    )
+
+
+def model_info(model_id: str) -> dict[str, Any]:
+    """One ``ModelInfo`` as the real API returns it."""
+    stage = lifecycle(model_id) or "active"
+    limits = _LIMITS.get(model_id) or (_LIMITS_5 if re.match(r"claude-[a-z]+-5", model_id) else None)
+    retires = RETIRED.get(model_id) or retires_on(model_id)
+    line = next((name for name in _LINES if f"-{name}-" in f"{model_id}-"), None)
     return {
         "id": model_id,
         "type": "model",
         "display_name": display_name(model_id),
-        "created_at": created.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "created_at": _stamp(_RELEASED.get(model_id, _UNKNOWN_RELEASE)),
+        "lifecycle": stage,
+        # The day of deprecation is not in the SDK (its end-of-life date is): known ones from the
+        # deprecations page, else the SDK's "unknown" epoch.
+        "deprecated_at": None
+        if stage == "active"
+        else _stamp(_DEPRECATED_ON.get(model_id, _UNKNOWN_RELEASE)),
+        "retires_at": None if stage == "active" else _stamp(retires),
+        "line": line,
+        "max_input_tokens": limits[0] if limits else None,
+        "max_tokens": limits[1] if limits else None,
+        "capabilities": capabilities(model_id),
+    }
+
+
+def _yes(flag: bool) -> dict[str, bool]:
+    return {"supported": flag}
+
+
+def capabilities(model_id: str) -> dict[str, Any]:
+    """A ``ModelCapabilities`` object; every key present, as the SDK documents."""
+    always_on = bool(_THINKING_ALWAYS_ON.match(model_id))
+    no_manual = bool(_NO_MANUAL_THINKING.match(model_id))
+    five = bool(re.match(r"claude-[a-z]+-5", model_id))
+    return {
+        "batch": _yes(True),
+        "citations": _yes(True),
+        "code_execution": _yes(True),
+        "context_management": {"supported": True, "clear_tool_uses_20250919": _yes(True)},
+        "effort": {
+            "supported": True,
+            "low": _yes(True),
+            "medium": _yes(True),
+            "high": _yes(True),
+            "max": _yes(True),
+            "xhigh": _yes(five),
+        },
+        "image_input": _yes(True),
+        "pdf_input": _yes(True),
+        "server_tools": {"supported": True, "code_execution": _yes(True), "web_search": _yes(True)},
+        "structured_outputs": _yes(True),
+        "thinking": {
+            "supported": True,
+            "types": {
+                "adaptive": _yes(five or "4-6" in model_id or "4-7" in model_id or "4-8" in model_id),
+                "between_tools": _yes(model_id.startswith("claude-sonnet-5-5")),
+                "disabled": _yes(not always_on),
+                "enabled": _yes(not no_manual),
+            },
+        },
     }
 
 

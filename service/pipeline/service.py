@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from schemas import Mode, SourceRecord
 from service import logs
 from service.metrics import Metrics
+from service.models import DeprecationNotice
 from service.pipeline import events
 from service.pipeline.claude import Claude
 from service.pipeline.inputs import InputRecord, Partition
@@ -46,13 +47,23 @@ class StreamingPipeline:
         self._settings = settings
         self._batch_hand_off = batch_hand_off
         self._metrics = metrics
+        self._deprecations = DeprecationNotice(
+            lambda model: metrics.deprecated_model_prompts.labels(model).inc()
+        )
         self._source = f"/claude-kafka/{settings.pipeline.service_instance}".encode()
         self.gate = RateGate(
             settings.pipeline.rate_limit_rpm, settings.pipeline.rate_limit_tpm, time.monotonic()
         )
         self.outputs = Outputs(settings.kafka, metrics)
         self.claude = Claude(settings.anthropic, observe=self._on_api_response)
-        self.runner = PromptRunner(settings, self.claude, self.outputs, metrics, PriceTable(), self.gate)
+        self.runner = PromptRunner(
+            settings,
+            self.claude,
+            self.outputs,
+            metrics,
+            PriceTable.load(settings.pipeline.prices_file),
+            self.gate,
+        )
         self.workers = RecordWorkers(
             settings.kafka,
             settings.topics.prompts,
@@ -118,6 +129,7 @@ class StreamingPipeline:
             ).inc()
             return self._reject(record, source, generation, decoded), STREAM_POOL
         self._metrics.prompts_received.labels(decoded.mode.value).inc()
+        self._deprecations.seen(decoded.params.model)
         job = events.Job(
             decoded,
             source,

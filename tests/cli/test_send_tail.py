@@ -47,7 +47,7 @@ def test_send_wait_prints_streamed_text_and_usage(stack: str, tmp_path: Path) ->
 def test_send_wait_reports_an_error_event_with_exit_1(stack: str, tmp_path: Path) -> None:
     """A prompt the API rejects (--json params with an emulator fault) ends as one error line, exit 1."""
     params = {
-        "model": "claude-sonnet-4-5",
+        "model": "claude-sonnet-5-5",
         "max_tokens": 64,
         "messages": [{"role": "user", "content": "hello"}],
         "metadata": {"user_id": "emu:status=400;error=invalid_request_error;message=nope"},

@@ -23,7 +23,7 @@ def validate(params: dict[str, Any]) -> ApiError | None:
 
 def params(**overrides: Any) -> dict[str, Any]:
     base: dict[str, Any] = {
-        "model": "claude-sonnet-4-5",
+        "model": "claude-sonnet-5-5",
         "max_tokens": 10,
         "messages": [{"role": "user", "content": "hi"}],
     }

@@ -12,7 +12,7 @@ from service.emulator.batch_results import chunked, request_id, result_lines, re
 from service.emulator.batch_store import ResultEntry
 from service.emulator.generate import generate_message
 
-PARAMS = {"model": "claude-sonnet-4-5", "max_tokens": 50, "messages": [{"role": "user", "content": "hi"}]}
+PARAMS = {"model": "claude-sonnet-5-5", "max_tokens": 50, "messages": [{"role": "user", "content": "hi"}]}
 
 
 def entry(kind: str, **extra: Any) -> ResultEntry:

@@ -16,7 +16,7 @@ from anthropic import Anthropic, AsyncAnthropic
 
 from service.emulator import Clock, Emulator, EmulatorConfig, EmulatorThread
 
-MODEL = "claude-sonnet-4-5"
+MODEL = "claude-sonnet-5-5"
 # 1e-5: processing (300 s emulated) takes ~3 ms, expiry (24 h) ~0.86 s of wall time.
 FAST = 1e-5
 

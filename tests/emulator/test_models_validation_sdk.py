@@ -9,15 +9,16 @@ import httpx2
 import pytest
 
 from service.emulator import DEFAULT_MODELS, Emulator, EmulatorConfig
+from service.models import RETIRED
 from tests.emulator.conftest import API_KEY, MODEL, params
 
 
 async def test_models_list_pages_through_every_model(aclient: anthropic.AsyncAnthropic) -> None:
-    """models.list auto-pagination (limit, after_id) returns every configured model once."""
+    """models.list auto-pagination (limit, after_id) returns every SDK model, then the retired ones, once."""
     page = await aclient.models.list(limit=5)
     assert len(page.data) == 5 and page.has_more and page.first_id == page.data[0].id
     ids = [model.id async for model in await aclient.models.list(limit=4)]
-    assert ids == list(DEFAULT_MODELS)
+    assert ids == [*DEFAULT_MODELS, *RETIRED]
 
 
 async def test_models_before_id_pages_backwards(aclient: anthropic.AsyncAnthropic) -> None:

@@ -28,6 +28,8 @@ CONTRACT: dict[str, tuple[str, tuple[str, ...]]] = {
     "claude_kafka_retries_total": ("counter", ("reason",)),
     "claude_kafka_tokens_total": ("counter", ("model", "mode", "type")),
     "claude_kafka_cost_usd_total": ("counter", ("model", "mode")),
+    "claude_kafka_unpriced_tokens_total": ("counter", ("model",)),
+    "claude_kafka_deprecated_model_prompts_total": ("counter", ("model",)),
     "claude_kafka_queue_wait_seconds": ("histogram", ("mode",)),
     "claude_kafka_time_to_first_token_seconds": ("histogram", ("model",)),
     "claude_kafka_request_duration_seconds": ("histogram", ("model", "mode")),

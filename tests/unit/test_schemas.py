@@ -11,7 +11,7 @@ from schemas import CompletionEvent, DeltaEvent, ErrorEvent, Mode, PromptEvent
 from schemas.generate import SCHEMA_FILES, drifted
 
 BATCH_LINE = (
-    '{"custom_id": "req-1", "params": {"model": "claude-sonnet-4-5", "max_tokens": 1024,'
+    '{"custom_id": "req-1", "params": {"model": "claude-sonnet-5-5", "max_tokens": 1024,'
     ' "messages": [{"role": "user", "content": "Hello, world"}], "temperature": 0.2}}'
 )
 

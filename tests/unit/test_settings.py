@@ -19,13 +19,13 @@ def test_environment_names_users_type_reach_the_settings(monkeypatch: pytest.Mon
     monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", "broker-1:9092,broker-2:9092")
     monkeypatch.setenv("TOPIC_PROMPTS", "in.prompts")
     monkeypatch.setenv("MAX_IN_FLIGHT", "500")
-    monkeypatch.setenv("ALLOWED_MODELS", "claude-sonnet-4-5, claude-haiku-4-5")
+    monkeypatch.setenv("ALLOWED_MODELS", "claude-sonnet-5-5, claude-haiku-4-5")
     monkeypatch.setenv("ANTHROPIC_BASE_URL", "http://127.0.0.1:4010")
     settings = load_settings(env_file=None)
     assert settings.kafka.bootstrap_servers == "broker-1:9092,broker-2:9092"
     assert settings.topics.prompts == "in.prompts"
     assert settings.pipeline.max_in_flight == 500
-    assert settings.pipeline.allowed_models == ("claude-sonnet-4-5", "claude-haiku-4-5")
+    assert settings.pipeline.allowed_models == ("claude-sonnet-5-5", "claude-haiku-4-5")
     assert settings.anthropic.base_url == "http://127.0.0.1:4010"
 
 
