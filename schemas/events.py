@@ -262,6 +262,15 @@ class ErrorDetail(_Frozen):
         examples=["invalid_prompt"],
     )
     message: str = Field(description="Human-readable explanation.", examples=["custom_id: Field required"])
+    code: str | None = Field(
+        default=None,
+        description=(
+            "The API's finer cause, `error.details.error_code`, when it gave one (for example "
+            "`enforced_spend_limit_reached`, `organization_on_hold`); null otherwise. Added in "
+            "contract v1 as an optional field (a compatible change)."
+        ),
+        examples=["enforced_spend_limit_reached"],
+    )
 
 
 class SourceRecord(_Frozen):
