@@ -40,13 +40,16 @@ async def test_thousand_prompts_across_two_instances_each_end_once(
     await create_topics(settings)
     records = []
     for i in range(1000):
+        text = f"Question {i}"
         if i % 10 == 0:
-            extra: dict[str, Any] = {"tools": [WEATHER_TOOL], "tool_choice": {"type": "any"}}
+            # auto tool choice (5.5 models refuse forced tool use): naming the tool makes the call
+            extra: dict[str, Any] = {"tools": [WEATHER_TOOL], "tool_choice": {"type": "auto"}}
+            text += ": call get_weather"
         elif i % 10 == 1:
-            extra = {"thinking": {"type": "enabled", "budget_tokens": 1024}, "max_tokens": 2048}
+            extra = {"thinking": {"type": "adaptive"}, "max_tokens": 2048}
         else:
             extra = {"max_tokens": 30}
-        records.append(prompt(f"p{i:04d}", f"Question {i}", **extra))
+        records.append(prompt(f"p{i:04d}", text, **extra))
     expected = {f"p{i:04d}" for i in range(1000)}
     with (
         ServiceProcess(settings, tmp_path / "a.log") as a,
