@@ -293,7 +293,11 @@ class ErrorEvent(_Frozen):
                     "custom_id": None,
                     "generation": 3,
                     "attempt": 1,
-                    "error": {"type": "invalid_json", "message": "Expecting value: line 1 column 1 (char 0)"},
+                    "error": {
+                        "type": "invalid_json",
+                        "message": "Expecting value: line 1 column 1 (char 0)",
+                        "code": None,
+                    },
                     "retryable": False,
                     "source": {"topic": "claude.prompts", "partition": 4, "offset": 1187},
                     "original": "not json at all",

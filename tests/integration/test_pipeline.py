@@ -117,6 +117,9 @@ async def test_sigkill_of_one_instance_loses_nothing(
         ("emu:status=529;times=1;key={id}", "completions", 1, None),
         ("emu:status=500;times=1;key={id}", "completions", 1, None),
         ("emu:status=400;error=invalid_request_error", "errors", 1, "invalid_request_error"),
+        # Lasting causes: one request (no SDK retry, no new attempt), retryable false, the API's code.
+        ("emu:status=429;code=enforced_spend_limit_reached", "errors", 1, "rate_limit_error"),
+        ("emu:status=400;code=organization_on_hold", "errors", 1, "invalid_request_error"),
         ("emu:status=529", "errors", 3, "attempts_exhausted"),
         ("emu:sse_error_after=2;error=overloaded_error", "errors", 3, "attempts_exhausted"),
     ],
@@ -131,7 +134,8 @@ async def test_api_faults_end_in_the_documented_outcome(
     error_type: str | None,
     service_for_faults: Any,
 ) -> None:
-    """Mid-stream drops, truncation and SSE errors retry as a new attempt; HTTP faults retry in the SDK."""
+    """Mid-stream drops, truncation and SSE errors retry as a new attempt; HTTP faults retry in the SDK;
+    an error whose error_code lasts ends at once with that code."""
     settings, collector = service_for_faults
     custom_id = f"f{abs(hash(directive)) % 10**8}"
     params = {"metadata": {"user_id": directive.format(id=custom_id)}, "max_tokens": 50}
@@ -148,6 +152,8 @@ async def test_api_faults_end_in_the_documented_outcome(
         assert document["error"]["type"] == error_type
         assert document["retryable"] is (error_type == "attempts_exhausted")
         assert json.loads(document["original"])["custom_id"] == custom_id
+        code = dict(part.split("=", 1) for part in directive[4:].split(";")).get("code")
+        assert document["error"]["code"] == code
 
 
 @pytest.fixture(scope="module")
