@@ -66,8 +66,10 @@ class PromptParams(BaseModel):
     """Messages API create parameters, passed through to the API as they are.
 
     Only the three keys every request needs are checked here; every other key (``system``, ``tools``,
-    ``tool_choice``, ``thinking``, ``temperature``, ``stop_sequences``, ``metadata`` and any key a future
-    API adds) is kept verbatim and forwarded.
+    ``tool_choice``, ``thinking``, ``output_config``, ``stop_sequences``, ``metadata`` and any key a
+    future API adds) is kept verbatim and forwarded. ``betas``, ``workspace_id`` and
+    ``user_profile_id`` are sent as the headers the SDK sends them as (``anthropic-beta``, ...), never
+    as body keys; ``stream`` is the service's own and refused at intake.
     """
 
     model_config = ConfigDict(frozen=True, extra="allow")
