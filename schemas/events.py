@@ -68,8 +68,10 @@ class PromptParams(BaseModel):
     """Messages API create parameters, passed through to the API as they are.
 
     Only the three keys every request needs are checked here; every other key (``system``, ``tools``,
-    ``tool_choice``, ``thinking``, ``temperature``, ``stop_sequences``, ``metadata`` and any key a future
-    API adds) is kept verbatim and forwarded.
+    ``tool_choice``, ``thinking``, ``output_config``, ``stop_sequences``, ``metadata`` and any key a
+    future API adds) is kept verbatim and forwarded. ``betas``, ``workspace_id`` and
+    ``user_profile_id`` are sent as the headers the SDK sends them as (``anthropic-beta``, ...), never
+    as body keys; ``stream`` is the service's own and refused at intake.
     """
 
     model_config = ConfigDict(frozen=True, extra="allow")
@@ -264,6 +266,15 @@ class ErrorDetail(_Frozen):
         examples=["invalid_prompt"],
     )
     message: str = Field(description="Human-readable explanation.", examples=["custom_id: Field required"])
+    code: str | None = Field(
+        default=None,
+        description=(
+            "The API's finer cause, `error.details.error_code`, when it gave one (for example "
+            "`enforced_spend_limit_reached`, `organization_on_hold`); null otherwise. Added in "
+            "contract v1 as an optional field (a compatible change)."
+        ),
+        examples=["enforced_spend_limit_reached"],
+    )
 
 
 class SourceRecord(_Frozen):
@@ -286,7 +297,11 @@ class ErrorEvent(_Frozen):
                     "custom_id": None,
                     "generation": 3,
                     "attempt": 1,
-                    "error": {"type": "invalid_json", "message": "Expecting value: line 1 column 1 (char 0)"},
+                    "error": {
+                        "type": "invalid_json",
+                        "message": "Expecting value: line 1 column 1 (char 0)",
+                        "code": None,
+                    },
                     "retryable": False,
                     "source": {"topic": "claude.prompts", "partition": 4, "offset": 1187},
                     "original": "not json at all",

@@ -8,10 +8,52 @@
     ├── KafkaError             the broker failed (translated from aiokafka)
     └── CallbackRefused        a callback destination is not allowed; no request is made
 
-SDK and aiokafka exceptions are translated at the adapters; the pipeline only sees these.
+SDK and aiokafka exceptions are translated at the adapters; the pipeline only sees these. Which of
+``ClaudeRetryable`` / ``ClaudeFatal`` an API error becomes is decided by :func:`is_transient`, the one
+table the stream, batch and batch-result paths share.
 """
 
 from __future__ import annotations
+
+TRANSIENT_STATUS = frozenset({408, 409, 429})
+"""Statuses worth another attempt (and every 5xx), as the SDK's own ``_should_retry`` decides."""
+
+TRANSIENT_TYPES = frozenset({"overloaded_error", "api_error", "rate_limit_error", "timeout_error"})
+"""Error types worth another attempt where no HTTP status tells (an SSE ``error``, a batch result)."""
+
+NON_TRANSIENT_CODES = frozenset(
+    {
+        # 429s that another attempt hits again: SDK 2.15 ``EnforcedSpendLimitReachedError`` ("crossed
+        # the monthly API usage threshold of its API tier") and ``ContractSpendLimitReachedError``.
+        # https://platform.claude.com/docs/en/api/errors: the tier-cap 429 has no ``retry-after``;
+        # usage resumes on the 1st of the next month. (``ramp_limit_exceeded`` is a 429 too, but
+        # SDK 2.15 says to retry it after ``retry-after``, so it stays transient.)
+        "enforced_spend_limit_reached",
+        "contract_spend_limit_reached",
+        # 409 ``SkillReadBlockedUndecryptableError``: a key state, not a lock; it lasts.
+        "skill_read_blocked_undecryptable",
+        # These arrive on statuses that are never retried (400, 402) and are listed so that the
+        # decision holds wherever the status is lost (an SSE ``error`` event, a batch result).
+        "organization_on_hold",
+        "linked_organization_billing_unavailable",
+        "linked_organization_spend_limit_reached",
+    }
+)
+"""``error.details.error_code`` values that make an otherwise transient error final."""
+
+
+def is_transient(status: int | None, type: str | None, code: str | None) -> bool:
+    """Whether another attempt of a request that failed this way may succeed.
+
+    ``status`` is the HTTP status (``None`` or 200 when the error came inside a 200, as an SSE
+    ``error`` event or a batch result), ``type`` the envelope's ``error.type``, ``code`` its
+    ``error.details.error_code``. An unknown code counts as its bare status/type, as SDK 2.15 advises.
+    """
+    if code in NON_TRANSIENT_CODES:
+        return False
+    if status is not None and status != 200:
+        return status in TRANSIENT_STATUS or status >= 500
+    return type in TRANSIENT_TYPES
 
 
 class ClaudeKafkaError(Exception):

@@ -3,15 +3,18 @@
 A batch is due when the waiting requests reach ``BATCH_MAX_REQUESTS``, their request bodies reach
 ``BATCH_MAX_BYTES``, or the oldest has waited ``BATCH_MAX_WAIT_SECONDS``. ``take`` fills the batch in
 arrival order; a custom_id already in the batch is skipped (the API refuses duplicates) and waits,
-in its place, for the next one.
+in its place, for the next one. So is a request whose header-borne params (``betas``, ``workspace_id``,
+``user_profile_id``) differ from the first one's: a create's headers apply to the whole batch.
 """
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, field
 
 from service.batch.records import Entry
+from service.pipeline.headers import HEADER_PARAMS, HeaderKey, header_key
 
 _BLAME = re.compile(r"^requests\.(\d+)\.")
 
@@ -24,9 +27,18 @@ class Waiting:
     arrived: float
     token: object = None
     size: int = field(init=False)
+    group: HeaderKey = field(init=False)
 
     def __post_init__(self) -> None:
         self.size = self.entry.request_bytes()
+        self.group = _group(self.entry.params)
+
+
+def _group(params: str) -> HeaderKey:
+    # Most requests carry no header-borne param: a substring test spares parsing their params.
+    if not any(f'"{name}"' in params for name in HEADER_PARAMS):
+        return ()
+    return header_key(json.loads(params))
 
 
 class Assembler:
@@ -80,11 +92,12 @@ class Assembler:
         chosen: list[Waiting] = []
         ids: set[str] = set()
         size = 0
+        group = next(iter(self._waiting)).group if self._waiting else ()
         for item in self._waiting:
             if len(chosen) >= self.max_requests:
                 break
-            if item.entry.custom_id in ids:
-                continue  # a duplicate waits for the next batch
+            if item.entry.custom_id in ids or item.group != group:
+                continue  # a duplicate, or other headers: it waits for a later batch
             if chosen and size + item.size > self.max_bytes:
                 break
             chosen.append(item)

@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from schemas import ErrorDetail, SourceRecord
-from service.batch.api import COUNT_NAMES, BatchApi, BatchStatus
+from service.batch.api import COUNT_NAMES, BatchApi, BatchStatus, workspace_of
 from service.batch.assembly import Assembler, Waiting, blame
 from service.batch.handoff_log import HandOffLog, HandOffTail
 from service.batch.leadership import BatchLeadership
@@ -248,7 +248,9 @@ class BatchCoordinator:
     async def _refuse(self, item: Waiting, exc: ClaudeError) -> None:
         """The API refused the request itself at create time: an ErrorEvent, then the hand-off ends."""
         if not _withdrawn(item.token):
-            event = error_event(item.entry, ErrorDetail(type=exc.type, message=exc.message), retryable=False)
+            event = error_event(
+                item.entry, ErrorDetail(type=exc.type, message=exc.message, code=exc.code), retryable=False
+            )
             await self._publisher.send(Publish(event, "errored"), item.entry.traceparent)
             await self._publisher.flush()
         _resolve(item.token)
@@ -377,7 +379,9 @@ class BatchCoordinator:
         polls = failures = 0
         while True:
             try:
-                status = await self.api.retrieve(tracked.batch.batch_id)
+                status = await self.api.retrieve(
+                    tracked.batch.batch_id, workspace_id=workspace_of(tracked.batch.entries)
+                )
             except ClaudeFatal as exc:
                 log.error("batch lost", extra={"batch_id": tracked.batch.batch_id, "reason": str(exc)})
                 return False
@@ -407,7 +411,9 @@ class BatchCoordinator:
         failures = 0
         while ended:
             try:
-                async for custom_id, result in self.api.results(batch.batch_id):
+                async for custom_id, result in self.api.results(
+                    batch.batch_id, workspace_id=workspace_of(batch.entries)
+                ):
                     entry = entries.get(custom_id)
                     if entry is not None and custom_id not in done:
                         resubmit += await self._settle(entry, result, batch, done)

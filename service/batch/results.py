@@ -17,7 +17,7 @@ from typing import Any
 
 from schemas import CompletionEvent, ErrorDetail, ErrorEvent, Mode, Timings
 from service.batch.records import Entry
-from service.pipeline.claude import RETRYABLE_TYPES
+from service.errors import is_transient
 from service.pipeline.pricing import PriceTable
 
 RESUBMITTED = ("expired", "canceled", "missing")
@@ -67,9 +67,10 @@ def outcome(
         )
         return Publish(event, "completed", usage)
     if result is not None and kind == "errored":
-        error_type, text = api_error(result.get("error"))
-        detail = ErrorDetail(type=error_type, message=text)
-        return Publish(error_event(entry, detail, retryable=error_type in RETRYABLE_TYPES), "errored")
+        error_type, text, code = api_error(result.get("error"))
+        detail = ErrorDetail(type=error_type, message=text, code=code)
+        retryable = is_transient(None, error_type, code)
+        return Publish(error_event(entry, detail, retryable=retryable), "errored")
     if kind in RESUBMITTED and entry.attempt < max_attempts:
         return Resubmit(entry.next_attempt(), kind)
     detail = ErrorDetail(
@@ -79,13 +80,20 @@ def outcome(
     return Publish(error_event(entry, detail, retryable=True), "errored")
 
 
-def api_error(envelope: object) -> tuple[str, str]:
-    """``(type, message)`` from an ``errored`` result's ErrorResponse envelope (or a bare error)."""
+def api_error(envelope: object) -> tuple[str, str, str | None]:
+    """``(type, message, error_code)`` from an ``errored`` result's ErrorResponse envelope (or a bare
+    error); ``error_code`` is ``error.details.error_code`` when the API gave one."""
     if isinstance(envelope, Mapping):
         inner = envelope.get("error", envelope)
         if isinstance(inner, Mapping) and inner.get("type") not in (None, "error"):
-            return str(inner["type"]), str(inner.get("message", ""))
-    return "api_error", f"batch request errored: {envelope!r}"
+            details = inner.get("details")
+            code = details.get("error_code") if isinstance(details, Mapping) else None
+            return (
+                str(inner["type"]),
+                str(inner.get("message", "")),
+                code if isinstance(code, str) else None,
+            )
+    return "api_error", f"batch request errored: {envelope!r}", None
 
 
 def timings(entry: Entry, submitted_at: datetime, now: datetime) -> Timings:

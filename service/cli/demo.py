@@ -26,7 +26,7 @@ _WEATHER_TOOL: dict[str, Any] = {
 
 
 def demo_prompts() -> list[PromptEvent]:
-    """Plain text, a tool call, extended thinking, and one batch-mode prompt."""
+    """Plain text, a tool call (auto tool choice), adaptive thinking, and one batch-mode prompt."""
 
     def prompt(custom_id: str, text: str, max_tokens: int = 400, **extra: Any) -> PromptEvent:
         mode = extra.pop("mode", "stream")
@@ -48,7 +48,7 @@ def demo_prompts() -> list[PromptEvent]:
             "demo-thinking",
             "Is 1001 a prime number? Think it through, then answer in one sentence.",
             max_tokens=2048,
-            thinking={"type": "enabled", "budget_tokens": 1024},
+            thinking={"type": "adaptive"},  # current models refuse manual budgets
         ),
         prompt("demo-batch", "Give one tip for writing good commit messages.", mode="batch"),
     ]

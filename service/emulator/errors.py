@@ -1,4 +1,9 @@
-"""API error values and the wire envelope ``{"type":"error","error":{...},"request_id":...}``."""
+"""API error values and the wire envelope ``{"type":"error","error":{...},"request_id":...}``.
+
+An error with a finer cause carries ``error.details.error_code`` as the real API does (SDK 2.15
+``_exceptions.APIStatusError.error_code``; ``_error_classes.ERROR_CLASSES`` maps (status, code) to the
+SDK's exception subclasses, e.g. (429, ``enforced_spend_limit_reached``)).
+"""
 
 from __future__ import annotations
 
@@ -34,9 +39,15 @@ DEFAULT_MESSAGES: dict[str, str] = {
 }
 
 
-def api_error_body(type: str, message: str, request_id: str | None = None) -> dict[str, Any]:
-    """The error envelope. ``request_id`` is added when known (the server always knows it)."""
-    body: dict[str, Any] = {"type": "error", "error": {"type": type, "message": message}}
+def api_error_body(
+    type: str, message: str, request_id: str | None = None, code: str | None = None
+) -> dict[str, Any]:
+    """The error envelope. ``request_id`` is added when known (the server always knows it);
+    ``error.details.error_code`` when the error has a code."""
+    error: dict[str, Any] = {"type": type, "message": message}
+    if code is not None:
+        error["details"] = {"error_code": code}
+    body: dict[str, Any] = {"type": "error", "error": error}
     if request_id is not None:
         body["request_id"] = request_id
     return body
@@ -45,7 +56,8 @@ def api_error_body(type: str, message: str, request_id: str | None = None) -> di
 class ApiError(Exception):
     """An error response to send. Raise it from a handler, or return it from a validator.
 
-    ``status`` defaults from ``type``; ``headers`` are extra response headers (e.g. ``retry-after``).
+    ``status`` defaults from ``type``; ``headers`` are extra response headers (e.g. ``retry-after``);
+    ``code`` is the envelope's ``error.details.error_code``.
     """
 
     def __init__(
@@ -55,23 +67,30 @@ class ApiError(Exception):
         *,
         status: int | None = None,
         headers: Mapping[str, str] | None = None,
+        code: str | None = None,
     ) -> None:
         self.type = type
+        self.code = code
         self.message = message if message is not None else DEFAULT_MESSAGES.get(type, type)
         self.status = status if status is not None else STATUS_OF.get(type, 500)
         self.headers: dict[str, str] = dict(headers or {})
         super().__init__(f"{self.status} {self.type}: {self.message}")
 
     def body(self, request_id: str | None = None) -> dict[str, Any]:
-        return api_error_body(self.type, self.message, request_id)
+        return api_error_body(self.type, self.message, request_id, self.code)
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, ApiError):
             return NotImplemented
-        return (self.type, self.message, self.status) == (other.type, other.message, other.status)
+        return (self.type, self.message, self.status, self.code) == (
+            other.type,
+            other.message,
+            other.status,
+            other.code,
+        )
 
     def __hash__(self) -> int:
-        return hash((self.type, self.message, self.status))
+        return hash((self.type, self.message, self.status, self.code))
 
 
 def invalid_request(message: str) -> ApiError:

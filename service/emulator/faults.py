@@ -8,6 +8,10 @@ whitespace) or in the ``x-emulator-fault`` header (``emu:`` optional; the header
     emu:status=429;retry_after_ms=50        429 with ``retry-after-ms: 50`` (and ``retry-after: 1``)
     emu:status=500                          500 api_error; any status works, the type follows it
     emu:status=400;error=invalid_request_error;message=nope;should_retry=false
+    emu:status=429;code=enforced_spend_limit_reached   429 with ``error.details.error_code`` (a code
+                                            from SDK 2.15's ``_error_classes.ERROR_CLASSES``); a
+                                            coded 429 gets no default ``retry-after``, like the real
+                                            tier spend cap (platform.claude.com/docs/en/api/errors)
     emu:drop_after=5                        stream: abort the chunked body after 5 SSE events
                                             (the SDK raises a raw httpx2 RemoteProtocolError)
     emu:truncate_after=5                    stream: end the body cleanly after 5 events, no message_stop
@@ -36,7 +40,7 @@ HEADER = "x-emulator-fault"
 _IN_TEXT = re.compile(r"emu:(\S+)")
 _INT_KEYS = frozenset({"status", "drop_after", "truncate_after", "sse_error_after", "times"})
 _FLOAT_KEYS = frozenset({"retry_after", "retry_after_ms", "ttft_ms", "slow_ms"})
-_STR_KEYS = frozenset({"error", "message", "key", "should_retry"})
+_STR_KEYS = frozenset({"error", "message", "key", "should_retry", "code"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,14 +128,16 @@ def directive_fault(directive: Directive, *, stream: bool, default_retry_after_s
             headers["retry-after"] = str(max(1, int(-(-ms // 1000))))
         elif "retry_after" in v:
             headers["retry-after"] = _num(float(v["retry_after"]))
-        elif status == 429:
+        elif status == 429 and "code" not in v:
             headers["retry-after"] = _num(default_retry_after_s)
         if "should_retry" in v:
             headers["x-should-retry"] = (
                 "true" if str(v["should_retry"]).lower() in ("1", "true", "yes") else "false"
             )
         message = str(v["message"]) if "message" in v else None
-        return Fault(kind=f"status_{status}", error=ApiError(type_, message, status=status, headers=headers))
+        code = str(v["code"]) if "code" in v else None
+        error = ApiError(type_, message, status=status, headers=headers, code=code)
+        return Fault(kind=f"status_{status}", error=error)
     if stream:
         for key, mode in (
             ("drop_after", "drop"),

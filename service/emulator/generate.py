@@ -15,7 +15,8 @@ So a smaller ``max_tokens`` or a stop sequence yields a prefix of the same text,
 request (same body) gets the same answer.
 
 Behaviour:
-- ``thinking: {type: enabled, budget_tokens}`` → a thinking block first (≤ budget tokens).
+- ``thinking: {type: enabled, budget_tokens}`` → a thinking block first (≤ budget tokens);
+  ``{type: adaptive}`` likewise (≤ 1024 tokens), since 5-series models refuse ``enabled``.
 - Tools: ``tool_choice`` ``none`` → no tool; ``tool`` → that tool; ``any`` → a tool named in the
   last user message, else one drawn from the seed; ``auto`` (default) → every tool whose name
   appears in the last user message text (only the first when ``disable_parallel_tool_use``), after
@@ -142,7 +143,7 @@ def plan_message(
     stop_sequence: str | None = None
 
     thinking = params.get("thinking")
-    if isinstance(thinking, dict) and thinking.get("type") == "enabled" and budget > 0:
+    if isinstance(thinking, dict) and thinking.get("type") in ("enabled", "adaptive") and budget > 0:
         rng = random.Random(f"{base}:thinking")
         wanted = min(int(thinking.get("budget_tokens", 1024)), rng.randint(30, 150))
         tokens = prose_tokens(rng, min(wanted, budget))

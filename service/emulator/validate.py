@@ -7,22 +7,79 @@ Seam for other route modules (batches)::
 returns the first problem as an :class:`ApiError` (400 ``invalid_request_error``; 404
 ``not_found_error`` for a model outside a configured allow-list, as the real API does), or ``None``.
 ``count_tokens=True`` drops the ``max_tokens`` requirement; ``batch=True`` requires ``max_tokens >= 1``
-and rejects ``stream: true``. Unknown keys are ignored, as the real API ignores them.
+and rejects ``stream: true``. A key the API does not know is refused as the real API refuses it
+("<key>: Extra inputs are not permitted"): the known keys are the SDK's own ``MessageCreateParams``
+TypedDicts (plain and beta) less the params the SDK sends as headers. Then the per-model rules of
+Anthropic's model pages (:data:`MODEL_RULES`) and each model's output limit (:data:`MAX_OUTPUT_TOKENS`).
 """
 
 from __future__ import annotations
 
 import re
+import typing
 from typing import Any
+
+from anthropic.types import message_create_params as _plain
+from anthropic.types.beta import message_create_params as _beta
 
 from service.emulator.config import EmulatorConfig
 from service.emulator.errors import ApiError, invalid_request
+from service.pipeline.headers import HEADER_PARAMS
+
+# SDK 2.15 no longer types the sampling params at all (no model it recommends takes them), but the
+# API still takes them on older models and refuses non-default values on the 5-series (MODEL_RULES).
+_UNTYPED_BODY_KEYS = frozenset({"temperature", "top_p", "top_k"})
+BODY_KEYS: frozenset[str] = frozenset(
+    (
+        set(typing.get_type_hints(_plain.MessageCreateParamsStreaming))
+        | set(typing.get_type_hints(_beta.MessageCreateParamsStreaming))
+        | _UNTYPED_BODY_KEYS
+    )
+    - HEADER_PARAMS.keys()
+)
+"""Every key a messages body may carry."""
+# A batch request may name a user profile in its body; the create's header must then agree
+# (SDK 2.15 ``BatchCreateParams.user_profile_id``).
+_BATCH_BODY_KEYS = BODY_KEYS | {"user_profile_id"}
+
+MAX_OUTPUT_TOKENS: dict[str, int] = {
+    # 64K: https://platform.claude.com/docs/en/models/haiku-4-5/overview and .../opus-4-5/overview.
+    "claude-haiku-4-5": 64_000,
+    "claude-haiku-4-5-20251001": 64_000,
+    "claude-opus-4-5": 64_000,
+    "claude-opus-4-5-20251101": 64_000,
+}
+"""Output limits that differ from :data:`DEFAULT_MAX_OUTPUT_TOKENS`."""
+DEFAULT_MAX_OUTPUT_TOKENS = 128_000
+"""128K: every 5-series model (the lineup table of https://platform.claude.com/docs/en/models/opus-5/overview),
+Opus 4.6-4.8 and Sonnet 4.6 (their model pages)."""
+
+SAMPLING = "sampling"  # temperature/top_p/top_k at non-default values
+THINKING_ENABLED = "thinking_enabled"  # manual extended thinking with budget_tokens
+THINKING_DISABLED = "thinking_disabled"
+FORCED_TOOL = "forced_tool"  # tool_choice any/tool
+PREFILL = "prefill"  # a final assistant message
+
+MODEL_RULES: dict[str, frozenset[str]] = {
+    # https://platform.claude.com/docs/en/models/sonnet-5/migration-guide: "manual extended thinking
+    # (thinking: {type: "enabled", budget_tokens: N}) returns a 400 error" and "sampling parameters
+    # (temperature, top_p, top_k) set to non-default values return a 400 error".
+    "claude-sonnet-5": frozenset({SAMPLING, THINKING_ENABLED}),
+    # https://platform.claude.com/docs/en/models/sonnet-5-5/migration-guide: a request "leaves out five
+    # settings that return a 400 error: thinking budgets, sampling parameters, assistant prefill,
+    # forced tool choice, and thinking: {"type": "disabled"}" (also .../whats-new-sonnet-5-5).
+    "claude-sonnet-5-5": frozenset({SAMPLING, THINKING_ENABLED, PREFILL, FORCED_TOOL, THINKING_DISABLED}),
+    # https://platform.claude.com/docs/en/models/opus-5-5/overview: thinking "Adaptive (always on)";
+    # forced tool use is refused as on Sonnet 5.5.
+    "claude-opus-5-5": frozenset({FORCED_TOOL, THINKING_DISABLED}),
+}
+"""Documented per-model refusals (400 ``invalid_request_error``)."""
 
 _TOOL_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,128}$")
 _ROLES = ("user", "assistant")
 _CHOICES = ("auto", "any", "tool", "none")
-_THINKING = ("enabled", "disabled", "adaptive")
-_MAX_OUTPUT_TOKENS = 128_000
+_THINKING = ("enabled", "disabled", "adaptive", "between_tools")
+_SAMPLING_DEFAULTS = {"temperature": 1.0, "top_p": 1.0}  # top_k has no default: any value is one
 
 
 def validate_message_params(
@@ -31,10 +88,18 @@ def validate_message_params(
     """First validation problem of a messages (or count_tokens) body, or ``None``."""
     if not isinstance(params, dict):
         return invalid_request("Input should be a valid dictionary")
-    for check in (_model, _max_tokens, _messages, _system, _options, _tools, _thinking):
+    for check in (_keys, _model, _max_tokens, _messages, _system, _options, _tools, _thinking, _model_rules):
         problem = check(params, config, count_tokens, batch)
         if problem is not None:
             return problem
+    return None
+
+
+def _keys(p: dict[str, Any], config: EmulatorConfig, count_tokens: bool, batch: bool) -> ApiError | None:
+    known = _BATCH_BODY_KEYS if batch else BODY_KEYS
+    for key in p:
+        if key not in known:
+            return invalid_request(f"{key}: Extra inputs are not permitted")
     return None
 
 
@@ -61,9 +126,10 @@ def _max_tokens(
     floor = 1 if batch else 0
     if value < floor:
         return invalid_request(f"max_tokens: Input should be greater than or equal to {floor}")
-    if value > _MAX_OUTPUT_TOKENS:
+    limit = MAX_OUTPUT_TOKENS.get(str(p.get("model")), DEFAULT_MAX_OUTPUT_TOKENS)
+    if value > limit:
         return invalid_request(
-            f"max_tokens: {value} > {_MAX_OUTPUT_TOKENS}, which is the maximum allowed number of output "
+            f"max_tokens: {value} > {limit}, which is the maximum allowed number of output "
             f"tokens for {p.get('model')}"
         )
     return None
@@ -234,3 +300,56 @@ def _thinking(p: dict[str, Any], config: EmulatorConfig, count_tokens: bool, bat
     if isinstance(choice, dict) and choice.get("type") in ("any", "tool"):
         return invalid_request("Thinking may not be enabled when tool_choice forces tool use.")
     return None
+
+
+def _model_rules(
+    p: dict[str, Any], config: EmulatorConfig, count_tokens: bool, batch: bool
+) -> ApiError | None:
+    model = str(p.get("model"))
+    rules = MODEL_RULES.get(model, frozenset())
+    if not rules:
+        return None
+    if SAMPLING in rules:
+        for name in ("temperature", "top_p", "top_k"):
+            if name in p and p[name] != _SAMPLING_DEFAULTS.get(name, object()):
+                return invalid_request(
+                    f"{name}: sampling parameters are not supported on {model}; leave {name} unset "
+                    "and use output_config.effort to steer the response"
+                )
+    thinking = p.get("thinking")
+    kind = thinking.get("type") if isinstance(thinking, dict) else None
+    if THINKING_ENABLED in rules and kind == "enabled":
+        return invalid_request(
+            f'thinking.type: "enabled" is not supported on {model}; use thinking.type "adaptive" '
+            "and output_config.effort to control thinking depth"
+        )
+    if THINKING_DISABLED in rules and kind == "disabled":
+        return invalid_request(
+            f'thinking.type: "disabled" is not supported on {model}; thinking is adaptive and always on '
+            '(use thinking.type "between_tools" to turn off up-front thinking)'
+        )
+    choice = p.get("tool_choice")
+    if FORCED_TOOL in rules and isinstance(choice, dict) and choice.get("type") in ("any", "tool"):
+        return invalid_request(
+            f"tool_choice: forced tool use (type '{choice['type']}') is not supported on {model}; "
+            "use tool_choice 'auto' or 'none'"
+        )
+    messages = p.get("messages")
+    if PREFILL in rules and not count_tokens and isinstance(messages, list) and len(messages) > 1:
+        last = messages[-1]
+        if isinstance(last, dict) and last.get("role") == "assistant" and _is_prefill(last.get("content")):
+            return invalid_request(
+                f"messages: assistant message prefill is not supported on {model}; "
+                "the conversation must end with a user message"
+            )
+    return None
+
+
+def _is_prefill(content: object) -> bool:
+    # Text the model is to continue. A paused turn sent back to be continued (pause_turn) ends in
+    # server-tool blocks, which is not a prefill.
+    if isinstance(content, str):
+        return True
+    return isinstance(content, list) and all(
+        isinstance(block, dict) and block.get("type") == "text" for block in content
+    )

@@ -8,7 +8,12 @@ would only serialise again (``bench/`` measures both paths).
 
 What the SDK does not do is handled here (reference sections 3.7-3.9): an SSE ``error`` event, a body
 broken mid-way (raw ``httpx2`` errors), and a body that ends without ``message_stop`` all become
-``ClaudeRetryable``; HTTP errors are translated to ``ClaudeRetryable`` / ``ClaudeFatal``.
+``ClaudeRetryable``; HTTP errors are translated to ``ClaudeRetryable`` / ``ClaudeFatal`` by
+``service.errors.is_transient``, with the API's ``error.details.error_code`` as ``ClaudeError.code``.
+
+Header-borne params (``betas``, ``workspace_id``, ``user_profile_id``: ``service.pipeline.headers``)
+are passed to the SDK as its keyword arguments, so it sends them as the headers it knows; every other
+key goes through ``extra_body`` as sent. ``stream`` is always the adapter's own ``True``.
 """
 
 from __future__ import annotations
@@ -21,16 +26,15 @@ import anthropic
 import httpx2
 from anthropic import AsyncAnthropic, AsyncStream
 
-from service.errors import ClaudeError, ClaudeFatal, ClaudeRetryable
+from service.errors import ClaudeError, ClaudeFatal, ClaudeRetryable, is_transient
+from service.pipeline.headers import SERVICE_OWNED, split_params
 from service.settings import AnthropicSettings
 
-RETRYABLE_STATUS = {408, 409, 429}
 # httpx's connection pool walks every connection of the pool on each request start and end (and
 # probes idle sockets), so its cost per request grows with the streams in flight. Several small
 # pools instead of one large one keep that walk short (bench/: it was 16% of the CPU at 256 streams).
 POOL_SHARDS = 16
-RETRYABLE_TYPES = {"overloaded_error", "api_error", "rate_limit_error", "timeout_error"}
-REQUIRED = ("model", "max_tokens", "messages")
+REQUIRED = frozenset({"model", "max_tokens", "messages"})
 
 ResponseObserver = Callable[[int, float | None], None]
 """Called for every HTTP response of the API (SDK retries included): status, retry-after seconds."""
@@ -50,24 +54,33 @@ def retry_after_seconds(headers: httpx2.Headers) -> float | None:
     return None
 
 
-def _error_fields(body: object, fallback: str) -> tuple[str | None, str]:
+def _error_fields(body: object, fallback: str) -> tuple[str | None, str, str | None]:
+    """``(error.type, error.message, error.details.error_code)`` of an error envelope."""
     if isinstance(body, dict):
         error = body.get("error", body)
         if isinstance(error, dict):
-            return error.get("type"), str(error.get("message", fallback))
-    return None, fallback
+            details = error.get("details")
+            code = details.get("error_code") if isinstance(details, dict) else None
+            return (
+                error.get("type"),
+                str(error.get("message", fallback)),
+                code if isinstance(code, str) else None,
+            )
+    return None, fallback, None
 
 
 def translate_status_error(exc: anthropic.APIStatusError) -> ClaudeError:
     status = exc.status_code
-    kind, message = _error_fields(exc.body, exc.message)
-    cls = ClaudeRetryable if status in RETRYABLE_STATUS or status >= 500 else ClaudeFatal
+    kind, message, _ = _error_fields(exc.body, exc.message)
+    code = exc.error_code
+    cls = ClaudeRetryable if is_transient(status, kind, code) else ClaudeFatal
     return cls(
         message,
         type=kind or f"http_{status}",
         status=status,
         request_id=exc.request_id,
         retry_after=retry_after_seconds(exc.response.headers),
+        code=code,
     )
 
 
@@ -77,10 +90,26 @@ def stream_error(data: str, request_id: str | None) -> ClaudeError:
         body: object = json.loads(data)
     except ValueError:
         body = None
-    kind, message = _error_fields(body, data or "stream error")
+    kind, message, code = _error_fields(body, data or "stream error")
     kind = kind or "api_error"
-    cls = ClaudeRetryable if kind in RETRYABLE_TYPES else ClaudeFatal
-    return cls(message, type=kind, status=200, request_id=request_id)
+    cls = ClaudeRetryable if is_transient(200, kind, code) else ClaudeFatal
+    return cls(message, type=kind, status=200, request_id=request_id, code=code)
+
+
+async def refuse_final_retries(response: httpx2.Response) -> None:
+    """Response hook: an error whose ``error_code`` lasts (a spend limit, ...) gets
+    ``x-should-retry: false`` unless the API already said, so the SDK's own retry loop (which retries
+    every 429 otherwise: ``_base_client._should_retry``) does not spend attempts on it."""
+    if response.status_code < 400 or "x-should-retry" in response.headers:
+        return
+    await response.aread()  # an error body is small, and the SDK reads the cached bytes again
+    try:
+        body: object = json.loads(response.content)
+    except ValueError:
+        return
+    kind, _, code = _error_fields(body, "")
+    if code is not None and not is_transient(response.status_code, kind, code):
+        response.headers["x-should-retry"] = "false"
 
 
 class Claude:
@@ -93,6 +122,7 @@ class Claude:
         async def on_response(response: httpx2.Response) -> None:
             if self._observe is not None:
                 self._observe(response.status_code, retry_after_seconds(response.headers))
+            await refuse_final_retries(response)
 
         self._clients = [
             AsyncAnthropic(
@@ -119,15 +149,35 @@ class Claude:
 
         Raises ``ClaudeRetryable`` or ``ClaudeFatal``; ends normally only after ``message_stop``.
         """
-        extra = {k: v for k, v in params.items() if k not in REQUIRED}
+        body, headers = split_params(params)
+        # ``stream`` is refused at intake; dropped here too, since extra_body would override stream=True.
+        extra = {k: v for k, v in body.items() if k not in REQUIRED and k not in SERVICE_OWNED}
+        client = self._client()
+        workspace_id = headers.get("workspace_id", anthropic.omit)
+        user_profile_id = headers.get("user_profile_id", anthropic.omit)
         try:
-            response: AsyncStream[Any] = await self._client().messages.create(
-                model=params["model"],
-                max_tokens=params["max_tokens"],
-                messages=params["messages"],
-                stream=True,
-                extra_body=extra,  # passes every other key (temperature, tools, ...) through as sent
-            )
+            response: AsyncStream[Any]
+            if "betas" in headers:
+                response = await client.beta.messages.create(
+                    model=params["model"],
+                    max_tokens=params["max_tokens"],
+                    messages=params["messages"],
+                    stream=True,
+                    betas=headers["betas"],
+                    workspace_id=workspace_id,
+                    user_profile_id=user_profile_id,
+                    extra_body=extra,  # passes every other key (temperature, tools, ...) through as sent
+                )
+            else:
+                response = await client.messages.create(
+                    model=params["model"],
+                    max_tokens=params["max_tokens"],
+                    messages=params["messages"],
+                    stream=True,
+                    workspace_id=workspace_id,
+                    user_profile_id=user_profile_id,
+                    extra_body=extra,
+                )
         except anthropic.APIStatusError as exc:
             raise translate_status_error(exc) from None
         except anthropic.APITimeoutError:

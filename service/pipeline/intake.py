@@ -2,7 +2,7 @@
 
 Every rule here produces an ErrorEvent and no API call: bytes that are not UTF-8 or not JSON, a schema
 violation, an oversize record, a model outside the allow-list, ``max_tokens`` above the cap, a passed
-deadline.
+deadline, a param the service owns (``stream``) or a header-borne param that cannot be a header.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from pydantic import ValidationError
 from pydantic_core import PydanticSerializationError
 
 from schemas import ErrorDetail, PromptEvent
+from service.pipeline.headers import header_problem
 from service.settings import PipelineSettings
 
 # A \uD800-\uDFFF escape: JSON allows it, but a lone one decodes to a str that cannot be encoded to
@@ -106,6 +107,9 @@ def _serialisable(prompt: PromptEvent) -> bool:
 
 def check_rules(prompt: PromptEvent, rules: PipelineSettings, now: datetime) -> PromptEvent | Rejection:
     params = prompt.params
+    problem = header_problem(params.model_extra or {})
+    if problem is not None:
+        return Rejection(ErrorDetail(type="invalid_prompt", message=problem), prompt)
     if rules.allowed_models and params.model not in rules.allowed_models:
         allowed = ", ".join(rules.allowed_models)
         return Rejection(

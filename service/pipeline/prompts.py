@@ -71,7 +71,7 @@ class PromptRunner:
                 # The type only: an API message may quote the prompt, which stays out of INFO and up.
                 log.warning("the API refused the request", extra={"reason": exc.type})
                 await self._publish_error(
-                    job, attempt, ErrorDetail(type=exc.type, message=exc.message), False
+                    job, attempt, ErrorDetail(type=exc.type, message=exc.message, code=exc.code), False
                 )
                 return
             except ClaudeError as exc:
@@ -80,6 +80,7 @@ class PromptRunner:
                     detail = ErrorDetail(
                         type="attempts_exhausted",
                         message=f"{claude_failures} attempts failed; last: {exc.type}: {exc.message}",
+                        code=exc.code,
                     )
                     await self._publish_error(job, attempt, detail, True)
                     return

@@ -40,13 +40,16 @@ async def test_thousand_prompts_across_two_instances_each_end_once(
     await create_topics(settings)
     records = []
     for i in range(1000):
+        text = f"Question {i}"
         if i % 10 == 0:
-            extra: dict[str, Any] = {"tools": [WEATHER_TOOL], "tool_choice": {"type": "any"}}
+            # auto tool choice (5.5 models refuse forced tool use): naming the tool makes the call
+            extra: dict[str, Any] = {"tools": [WEATHER_TOOL], "tool_choice": {"type": "auto"}}
+            text += ": call get_weather"
         elif i % 10 == 1:
-            extra = {"thinking": {"type": "enabled", "budget_tokens": 1024}, "max_tokens": 2048}
+            extra = {"thinking": {"type": "adaptive"}, "max_tokens": 2048}
         else:
             extra = {"max_tokens": 30}
-        records.append(prompt(f"p{i:04d}", f"Question {i}", **extra))
+        records.append(prompt(f"p{i:04d}", text, **extra))
     expected = {f"p{i:04d}" for i in range(1000)}
     with (
         ServiceProcess(settings, tmp_path / "a.log") as a,
@@ -114,6 +117,9 @@ async def test_sigkill_of_one_instance_loses_nothing(
         ("emu:status=529;times=1;key={id}", "completions", 1, None),
         ("emu:status=500;times=1;key={id}", "completions", 1, None),
         ("emu:status=400;error=invalid_request_error", "errors", 1, "invalid_request_error"),
+        # Lasting causes: one request (no SDK retry, no new attempt), retryable false, the API's code.
+        ("emu:status=429;code=enforced_spend_limit_reached", "errors", 1, "rate_limit_error"),
+        ("emu:status=400;code=organization_on_hold", "errors", 1, "invalid_request_error"),
         ("emu:status=529", "errors", 3, "attempts_exhausted"),
         ("emu:sse_error_after=2;error=overloaded_error", "errors", 3, "attempts_exhausted"),
     ],
@@ -128,7 +134,8 @@ async def test_api_faults_end_in_the_documented_outcome(
     error_type: str | None,
     service_for_faults: Any,
 ) -> None:
-    """Mid-stream drops, truncation and SSE errors retry as a new attempt; HTTP faults retry in the SDK."""
+    """Mid-stream drops, truncation and SSE errors retry as a new attempt; HTTP faults retry in the SDK;
+    an error whose error_code lasts ends at once with that code."""
     settings, collector = service_for_faults
     custom_id = f"f{abs(hash(directive)) % 10**8}"
     params = {"metadata": {"user_id": directive.format(id=custom_id)}, "max_tokens": 50}
@@ -145,6 +152,8 @@ async def test_api_faults_end_in_the_documented_outcome(
         assert document["error"]["type"] == error_type
         assert document["retryable"] is (error_type == "attempts_exhausted")
         assert json.loads(document["original"])["custom_id"] == custom_id
+        code = dict(part.split("=", 1) for part in directive[4:].split(";")).get("code")
+        assert document["error"]["code"] == code
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,7 @@ const out = {};
 // streaming with a tool and thinking
 const stream = client.messages.stream({
   model: 'claude-haiku-4-5', max_tokens: 2048,
-  thinking: { type: 'enabled', budget_tokens: 1024 },
+  thinking: { type: 'adaptive' },
   tools: [{ name: 'get_weather', description: 'w', input_schema: { type: 'object', properties: { city: { type: 'string' } }, required: ['city'] } }],
   tool_choice: { type: 'auto' },
   messages: [{ role: 'user', content: 'Use get_weather for Paris.' }],
