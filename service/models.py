@@ -16,7 +16,7 @@ import logging
 import re
 import typing
 from collections.abc import Callable
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Literal
 
 from anthropic._data import DEPRECATED_MODELS
@@ -71,9 +71,26 @@ def retires_on(model: str) -> date | None:
     return datetime.strptime(_ORDINAL.sub(r"\1", text), "%B %d, %Y").date()
 
 
-def lifecycle(model: str) -> Lifecycle | None:
-    """``active``/``deprecated`` for an SDK id, ``retired`` for a retired one, None when unknown."""
+def today() -> date:
+    """The UTC calendar day: the API retires a model at its end-of-life date whatever our time zone."""
+    return datetime.now(UTC).date()
+
+
+def is_retired(model: str, on: date | None = None) -> bool:
+    """In the retired table, or deprecated by the SDK with an end-of-life date that has come.
+
+    The SDK keeps an id listed until its next release, even past its end of life
+    (``claude-mythos-preview``: "June 30th, 2026" in SDK 2.15), so the clock decides, not the list.
+    """
     if model in RETIRED:
+        return True
+    ends = retires_on(model)
+    return ends is not None and ends <= (on or today())
+
+
+def lifecycle(model: str, on: date | None = None) -> Lifecycle | None:
+    """``active``/``deprecated`` for an SDK id, ``retired`` for a retired one, None when unknown."""
+    if is_retired(model, on):
         return "retired"
     if model in DEPRECATED_MODELS:
         return "deprecated"

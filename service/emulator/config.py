@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from service.models import RETIRED, SDK_MODELS
+from service.models import SDK_MODELS, is_retired
 
 MB = 1024 * 1024
 
@@ -80,4 +80,4 @@ class EmulatorConfig:
     require_auth: bool = True
 
     def accepts_model(self, model: str) -> bool:
-        return model not in RETIRED and (not self.models or model in self.models)
+        return not is_retired(model) and (not self.models or model in self.models)

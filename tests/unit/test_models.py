@@ -48,7 +48,10 @@ def test_sdk_models_are_read_from_the_installed_sdk() -> None:
     [
         ("claude-sonnet-5-5", "active"),
         ("claude-opus-4-5", "deprecated"),
-        ("claude-mythos-preview", "deprecated"),
+        (
+            "claude-mythos-preview",
+            "retired",
+        ),  # the SDK still lists it; its end of life (2026-06-30) has passed
         ("claude-sonnet-4-5", "retired"),
         ("claude-3-7-sonnet-20250219", "retired"),
         ("claude-nope", None),
@@ -57,6 +60,15 @@ def test_sdk_models_are_read_from_the_installed_sdk() -> None:
 def test_lifecycle(model: str, stage: str | None) -> None:
     """SDK ids are active unless in DEPRECATED_MODELS; the retired table wins; others are unknown."""
     assert lifecycle(model) == stage
+
+
+@pytest.mark.parametrize(
+    ("on", "stage"),
+    [(date(2027, 1, 21), "deprecated"), (date(2027, 1, 22), "retired"), (date(2027, 6, 1), "retired")],
+)
+def test_a_deprecated_model_retires_on_its_sdk_end_of_life_date(on: date, stage: str) -> None:
+    """The clock decides: claude-opus-4-5 ends on January 22nd, 2027 per the SDK's table."""
+    assert lifecycle("claude-opus-4-5", on) == stage
 
 
 def test_no_sdk_model_is_also_retired() -> None:
