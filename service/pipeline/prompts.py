@@ -65,11 +65,11 @@ class PromptRunner:
         progress = _Progress()
 
         async def crashed(detail: ErrorDetail) -> None:
-            await self._publish_error(job, progress.attempt, detail, True)
+            await self.publish_error(job, progress.attempt, detail, True)
 
         async def crashed_bare(detail: ErrorDetail) -> None:
             # Without the parsed prompt's fields: in case they are what the full event choked on.
-            await self._publish_error(job, progress.attempt, detail, True, bare=True)
+            await self.publish_error(job, progress.attempt, detail, True, bare=True)
 
         await self._barrier.guard("prompt", self._run(job, progress), crashed, crashed_bare)
 
@@ -85,7 +85,7 @@ class PromptRunner:
             except ClaudeFatal as exc:
                 # The type only: an API message may quote the prompt, which stays out of INFO and up.
                 log.warning("the API refused the request", extra={"reason": exc.type})
-                await self._publish_error(
+                await self.publish_error(
                     job, attempt, ErrorDetail(type=exc.type, message=exc.message, code=exc.code), False
                 )
                 return
@@ -97,7 +97,7 @@ class PromptRunner:
                         message=f"{claude_failures} attempts failed; last: {exc.type}: {exc.message}",
                         code=exc.code,
                     )
-                    await self._publish_error(job, attempt, detail, True)
+                    await self.publish_error(job, attempt, detail, True)
                     return
                 self._metrics.retries.labels(exc.type).inc()  # counted only when an attempt follows
                 delay = attempt_delay(
@@ -234,7 +234,7 @@ class PromptRunner:
         self._metrics.usage(job.prompt.params.model, "stream", usage, cost, job.prompt.attributes)
         self._metrics.finished("stream", "completed", attributes=job.prompt.attributes)
 
-    async def _publish_error(
+    async def publish_error(
         self, job: events.Job, attempt: int, detail: ErrorDetail, retryable: bool, *, bare: bool = False
     ) -> None:
         """Publish the prompt's ErrorEvent; retried until acknowledged (the offset waits for it).

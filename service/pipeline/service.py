@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -150,7 +151,9 @@ class StreamingPipeline:
             record.value or b"",
         )
         if decoded.mode is Mode.BATCH and self._batch_hand_off is not None:
-            return self._batch_hand_off(job), BATCH_POOL
+            hand_off = self._batch_hand_off(job)
+            crashed = functools.partial(self.runner.publish_error, job, 1, retryable=True)
+            return self._barrier.guard("batch_hand_off", hand_off, crashed), BATCH_POOL
         return self.runner.run(job), STREAM_POOL
 
     async def _reject(
