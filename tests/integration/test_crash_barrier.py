@@ -51,3 +51,19 @@ async def test_a_prompt_that_crashes_its_task_errors_and_the_partition_keeps_flo
     crashes = [line for line in lines if line["msg"].startswith("unexpected error in a prompt")]
     assert len(crashes) == 1 and "IndexError" in crashes[0]["exc"] and crashes[0]["custom_id"] == "broken"
     assert not [line for line in lines if "record task crashed" in line["msg"]]
+
+
+async def test_a_keyless_service_on_a_loopback_emulator_completes_prompts(
+    make_settings: Any, emulator_url: str, tmp_path: Path
+) -> None:
+    """No ANTHROPIC_API_KEY, the emulator on 127.0.0.1: `run` starts and a prompt completes."""
+    settings = make_settings(anthropic={"api_key": None, "base_url": emulator_url})
+    assert settings.anthropic.api_key is None
+    await create_topics(settings)
+    topics = settings.topics
+    with ServiceProcess(settings, tmp_path / "service.log") as service:
+        service.wait_ready()
+        await produce(settings, topics.prompts, [prompt("keyless")])
+        async with Collector(settings, [topics.completions, topics.errors]) as collector:
+            records = await collector.until(lambda r: final_ids(topics)(r) >= {"keyless"}, within=30)
+    assert [r.topic for r in finals(records, topics)] == [topics.completions]
