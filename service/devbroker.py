@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import functools
 import os
 import signal
 import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from service.errors import ConfigError
@@ -30,11 +32,26 @@ def free_port(host: str = "127.0.0.1") -> int:
 _PR_SET_PDEATHSIG = 1
 
 
-def die_with_parent() -> None:  # pragma: no cover - runs in the forked child
-    """``preexec_fn`` for children that must not outlive their parent (Linux; elsewhere a no-op)."""
+def die_with_parent(parent: int) -> None:  # pragma: no cover - runs in the forked child
+    """``preexec_fn`` (with ``parent`` = ``os.getpid()`` taken before the fork) for children that must
+    not outlive their parent (Linux; elsewhere a no-op).
+
+    The parent-death signal only covers a parent that dies *after* it is set: one killed between fork
+    and ``prctl`` has already handed the child to init (or a subreaper), so the child checks that its
+    parent is still the process that forked it, and exits otherwise (issue 16).
+    """
     # The broker holds nothing worth flushing (in-memory storage), so SIGKILL is the right end.
     with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent:
+        os._exit(1)  # before exec: nothing of the broker has started
+
+
+def parent_death_hook() -> Callable[[], None] | None:
+    """The ``preexec_fn`` that ties a child's life to this process (``None`` off Linux)."""
+    if sys.platform != "linux":
+        return None
+    return functools.partial(die_with_parent, os.getpid())  # the pid is read here, before the fork
 
 
 def broker_binary() -> Path:
@@ -100,7 +117,7 @@ class EmbeddedBroker:
             stderr=out,
             env=env,
             start_new_session=True,
-            preexec_fn=die_with_parent if sys.platform == "linux" else None,  # noqa: PLW1509 - before threads
+            preexec_fn=parent_death_hook(),  # noqa: PLW1509 - forked before any thread starts
         )
         if not wait_for_port(self.host, self.port, timeout):
             self.stop()

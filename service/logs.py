@@ -69,20 +69,29 @@ class ConsoleFormatter(logging.Formatter):
         return line
 
 
+def maskable(secrets: Iterable[str]) -> tuple[str, ...]:
+    """The values worth masking, longest first (so a secret containing another is masked whole)."""
+    return tuple(sorted({s for s in secrets if len(s) >= MIN_SECRET_LENGTH}, key=len, reverse=True))
+
+
+def redact(text: str, secrets: tuple[str, ...]) -> str:
+    """``text`` with every value of ``secrets`` (as returned by ``maskable``) replaced by ``MASK``."""
+    for secret in secrets:
+        if secret in text:
+            text = text.replace(secret, MASK)
+    return text
+
+
 class RedactingFormatter(logging.Formatter):
     """Wraps a formatter and masks every secret value in its output."""
 
     def __init__(self, inner: logging.Formatter, secrets: Iterable[str]) -> None:
         super().__init__()
         self._inner = inner
-        self._secrets = sorted({s for s in secrets if len(s) >= MIN_SECRET_LENGTH}, key=len, reverse=True)
+        self._secrets = maskable(secrets)
 
     def format(self, record: logging.LogRecord) -> str:
-        line = self._inner.format(record)
-        for secret in self._secrets:
-            if secret in line:
-                line = line.replace(secret, MASK)
-        return line
+        return redact(self._inner.format(record), self._secrets)
 
 
 def configure(level: str = "INFO", fmt: str = "auto", secrets: Iterable[str] = ()) -> None:

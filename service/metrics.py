@@ -139,6 +139,11 @@ class Metrics:
             "consumer_lag_records", "High watermark minus committed offset.", ("topic", "partition")
         )
         self.error_events = counter("error_events_total", "Error events published, by type.", ("type",))
+        self.internal_errors = counter(
+            "internal_errors_total",
+            "Unexpected exceptions caught by the crash barrier, by unit of work (a bug to report).",
+            ("unit",),
+        )
         self.assigned_partitions = gauge("assigned_partitions", "Partitions assigned to this instance.")
         self.kafka_errors = counter(
             "kafka_errors_total", "Kafka client errors, by operation.", ("operation",)

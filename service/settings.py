@@ -7,9 +7,11 @@ called once at start-up and the frozen result is passed down.
 
 from __future__ import annotations
 
+import ipaddress
 import socket
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -91,14 +93,48 @@ class TopicSettings(_Section):
         return (self.deltas, self.completions, self.errors)
 
 
+LOOPBACK_PLACEHOLDER_KEY = "no-key-needed-on-loopback"
+
+
 class AnthropicSettings(_Section):
     model_config = SettingsConfigDict(env_prefix="ANTHROPIC_")
 
-    api_key: SecretStr | None = Field(None, description="The SDK's own variable. Required outside dev.")
+    api_key: SecretStr | None = Field(
+        None, description="The SDK's own variable. This or the auth token is required, unless on loopback."
+    )
+    auth_token: SecretStr | None = Field(
+        None, description="The SDK's own variable: a bearer token, instead of (or besides) the API key."
+    )
     base_url: str | None = Field(None, description="The SDK's own variable; points at the emulator in dev.")
     max_retries: int = Field(2, ge=0, description="SDK retries before the first event (honours retry-after).")
     timeout_seconds: float = Field(600.0, gt=0, description="Longest silence between stream chunks.")
     connect_timeout_seconds: float = Field(5.0, gt=0, description="TCP connect timeout to the API.")
+
+    @property
+    def on_loopback(self) -> bool:
+        """``base_url`` names this machine: a local emulator (or proxy) that needs no credentials."""
+        host = urlsplit(self.base_url).hostname if self.base_url else None
+        if host is None:
+            return False
+        if host == "localhost":
+            return True
+        try:
+            return ipaddress.ip_address(host).is_loopback
+        except ValueError:
+            return False
+
+    def missing_credentials(self) -> bool:
+        """Neither an API key nor an auth token (empty counts as unset), and an API off loopback."""
+        return self.sdk_credentials() == (None, None)
+
+    def sdk_credentials(self) -> tuple[str | None, str | None]:
+        """``(api_key, auth_token)`` for the SDK's client. On loopback without either, a placeholder
+        key: the SDK refuses to build a request without one, and the emulator checks only presence."""
+        api_key = (self.api_key.get_secret_value() if self.api_key else None) or None
+        token = (self.auth_token.get_secret_value() if self.auth_token else None) or None
+        if api_key is None and token is None and self.on_loopback:
+            api_key = LOOPBACK_PLACEHOLDER_KEY
+        return api_key, token
 
 
 class PipelineSettings(_Section):

@@ -15,7 +15,7 @@ from typing import Any
 
 from pydantic import SecretStr
 
-from service.devbroker import die_with_parent, free_port, wait_for_port
+from service.devbroker import free_port, parent_death_hook, wait_for_port
 from service.settings import SECTIONS, Settings, env_name
 
 MODEL = "claude-haiku-4-5"
@@ -69,7 +69,7 @@ class ChildProcess:
             stderr=subprocess.STDOUT,
             start_new_session=True,
             # An interrupted test run must not leave services behind.
-            preexec_fn=die_with_parent if sys.platform == "linux" else None,  # noqa: PLW1509
+            preexec_fn=parent_death_hook(),  # noqa: PLW1509
         )
         log.close()
         return self

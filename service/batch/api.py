@@ -46,8 +46,10 @@ class BatchStatus:
 
 class BatchApi:
     def __init__(self, settings: AnthropicSettings) -> None:
+        api_key, auth_token = settings.sdk_credentials()
         self._client = AsyncAnthropic(
-            api_key=settings.api_key.get_secret_value() if settings.api_key else None,
+            api_key=api_key,
+            auth_token=auth_token,
             base_url=settings.base_url,
             max_retries=settings.max_retries,
             timeout=httpx2.Timeout(settings.timeout_seconds, connect=settings.connect_timeout_seconds),

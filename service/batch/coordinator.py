@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from schemas import ErrorDetail, SourceRecord
+from service.barrier import CrashBarrier
 from service.batch.api import COUNT_NAMES, BatchApi, BatchStatus, workspace_of
 from service.batch.assembly import Assembler, Waiting, blame
 from service.batch.handoff_log import HandOffLog, HandOffTail
@@ -46,7 +47,7 @@ from service.pipeline import events
 from service.pipeline.backoff import attempt_delay
 from service.pipeline.outputs import Outputs
 from service.pipeline.pricing import PriceTable
-from service.settings import Settings
+from service.settings import Settings, secret_values
 
 log = logging.getLogger(__name__)
 
@@ -99,6 +100,7 @@ class BatchCoordinator:
         self._settings = settings
         self._metrics = metrics
         self._prices = prices or PriceTable.load(settings.pipeline.prices_file)
+        self._barrier = CrashBarrier(metrics, secret_values(settings))
         b = settings.batch
         self._assembler = Assembler(b.max_requests, b.max_bytes, b.max_wait_seconds)
         self._instance = settings.pipeline.service_instance
@@ -439,14 +441,18 @@ class BatchCoordinator:
     async def _settle(
         self, entry: Entry, result: dict[str, object] | None, batch: OpenBatch, done: set[str]
     ) -> list[Entry]:
-        decided = outcome(
-            result,
-            entry,
-            prices=self._prices,
-            max_attempts=self._settings.pipeline.max_attempts,
-            submitted_at=batch.submitted_at,
-            now=datetime.now(UTC),
-        )
+        try:
+            decided: Publish | Resubmit = outcome(
+                result,
+                entry,
+                prices=self._prices,
+                max_attempts=self._settings.pipeline.max_attempts,
+                submitted_at=batch.submitted_at,
+                now=datetime.now(UTC),
+            )
+        except Exception as exc:  # the crash barrier of one result's mapping: the rest of the file goes on
+            detail = self._barrier.caught("batch_result", exc)
+            decided = Publish(error_event(entry, detail, retryable=True), "errored")
         done.add(entry.custom_id)  # sent events are acknowledged by a later flush, never dropped
         if isinstance(decided, Resubmit):
             self._metrics.retries.labels(f"batch_{decided.reason}").inc()

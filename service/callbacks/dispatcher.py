@@ -13,10 +13,18 @@ import logging
 
 from aiohttp.abc import AbstractResolver
 
-from schemas import SourceRecord
+from schemas import ErrorDetail, ErrorEvent, SourceRecord
+from service.barrier import CrashBarrier
 from service.callbacks.delivery import REFUSED, Deliverer
 from service.callbacks.http import CallbackClient
-from service.callbacks.outcomes import CALLBACK_FAILED, CALLBACK_REFUSED, failure, wanted
+from service.callbacks.outcomes import (
+    CALLBACK_FAILED,
+    CALLBACK_REFUSED,
+    Outcome,
+    failure,
+    unreadable,
+    wanted,
+)
 from service.callbacks.retry import Verdict
 from service.callbacks.signing import secret_key
 from service.errors import ConfigError
@@ -26,7 +34,7 @@ from service.pipeline.outputs import Outputs
 from service.pipeline.probing import BrokerProbe
 from service.pipeline.prompts import publish_error_event
 from service.pipeline.workers import RecordWorkers
-from service.settings import Settings
+from service.settings import Settings, secret_values
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +66,7 @@ class CallbackDispatcher:
         key = signing_key(settings)
         self._settings = settings
         self._metrics = metrics
+        self._barrier = CrashBarrier(metrics, secret_values(settings))
         self._limit = callbacks.max_in_flight
         self._kinds = {settings.topics.completions: "completion", settings.topics.errors: "error"}
         self._source = f"/claude-kafka/{settings.pipeline.service_instance}/callbacks".encode()
@@ -113,10 +122,23 @@ class CallbackDispatcher:
 
     # -- one record --------------------------------------------------------------------------------
     async def _handle(self, record: InputRecord) -> None:
+        """Deliver one record's outcome; a crash (a bug) ends it as an ``internal_error`` ErrorEvent."""
         source = SourceRecord(topic=record.topic, partition=record.partition, offset=record.offset)
-        outcome = wanted(self._kinds[record.topic], record.value, source)
+        try:
+            outcome = wanted(self._kinds[record.topic], record.value, source)
+        except Exception as exc:  # the crash barrier, before there is an outcome to blame
+            detail = self._barrier.caught("callback", exc)
+            await self._publish(record, unreadable(record.value, source, detail))
+            return
         if outcome is None:
             return
+
+        async def crashed(detail: ErrorDetail) -> None:
+            await self._publish(record, failure(outcome, detail.type, detail.message, retryable=True))
+
+        await self._barrier.guard("callback", self._deliver(record, outcome), crashed)
+
+    async def _deliver(self, record: InputRecord, outcome: Outcome) -> None:
         result = await self.deliverer.deliver(outcome)
         if result.delivered:
             return
@@ -130,7 +152,10 @@ class CallbackDispatcher:
             "callback not delivered",
             extra={"custom_id": outcome.custom_id, "error_type": error_type, "reason": result.message},
         )
+        await self._publish(record, event)
+
+    async def _publish(self, record: InputRecord, event: ErrorEvent) -> None:
         await publish_error_event(
             self.outputs, self._settings.topics.errors, self._source, event, record.header("traceparent")
         )
-        self._metrics.error_events.labels(error_type).inc()
+        self._metrics.error_events.labels(event.error.type).inc()

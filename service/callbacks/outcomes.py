@@ -73,6 +73,22 @@ def failure(outcome: Outcome, error_type: str, message: str, *, retryable: bool)
     )
 
 
+def unreadable(value: bytes | None, source: SourceRecord, detail: ErrorDetail) -> ErrorEvent:
+    """The ErrorEvent for a record that crashed ``wanted`` itself (a bug): the record, as it was."""
+    return ErrorEvent(
+        custom_id=None,
+        generation=0,
+        attempt=1,
+        error=detail,
+        retryable=True,
+        source=source,
+        original=value.decode("utf-8", errors="replace") if value is not None else None,
+        attributes={},
+        occurred_at=datetime.now(UTC),
+        origin="callback",
+    )
+
+
 def describe(url: str) -> str:
     """A URL as shown in error messages and logs: scheme, host and port, never a path or query."""
     scheme, _, rest = url.partition("://")

@@ -10,7 +10,13 @@ from typing import Any
 import click
 
 from service.cli import main
-from service.cli.common import bootstrap_option, env_file_option, kafka_overrides, settings_or_exit
+from service.cli.common import (
+    bootstrap_option,
+    env_file_option,
+    kafka_overrides,
+    require_credentials,
+    settings_or_exit,
+)
 from service.settings import Settings
 
 
@@ -131,6 +137,7 @@ async def _wait(settings: Settings, ids: set[str], wait_seconds: float) -> None:
 def status(bootstrap_servers: str | None, env_file: Path) -> None:
     """List open batches (from TOPIC_BATCHES) with their request counts from the API."""
     settings = settings_or_exit(env_file, kafka=kafka_overrides(bootstrap_servers))
+    require_credentials(settings)
     rows = asyncio.run(_status(settings))
     if not rows:
         click.echo("no open batches")

@@ -57,3 +57,17 @@ class CliFailure(click.ClickException):
     def show(self, file: Any = None) -> None:
         hint = f" (hint: {self.hint})" if self.hint else ""
         click.secho(f"claude-kafka: {self.message}{hint}", err=True, fg="red")
+
+
+def require_credentials(settings: Settings) -> None:
+    """Refuse to start what calls the Claude API without a key or token (unless it is on loopback).
+
+    Without one the SDK fails every request client-side ("Could not resolve authentication method"),
+    so a service would look ready and turn every prompt into an error.
+    """
+    if settings.anthropic.missing_credentials():
+        raise CliFailure(
+            "no Claude API credentials: ANTHROPIC_API_KEY and ANTHROPIC_AUTH_TOKEN are both unset",
+            hint="export ANTHROPIC_API_KEY=sk-ant-... (or ANTHROPIC_AUTH_TOKEN), or point "
+            "ANTHROPIC_BASE_URL at a local emulator (`claude-kafka emulator`), which needs none",
+        )

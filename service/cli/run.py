@@ -6,7 +6,13 @@ import asyncio
 from pathlib import Path
 
 from service.cli import main
-from service.cli.common import bootstrap_option, env_file_option, kafka_overrides, settings_or_exit
+from service.cli.common import (
+    bootstrap_option,
+    env_file_option,
+    kafka_overrides,
+    require_credentials,
+    settings_or_exit,
+)
 
 
 @main.command()
@@ -28,6 +34,7 @@ def run(bootstrap_servers: str | None, env_file: Path) -> None:
     from service.settings import secret_values
 
     settings = settings_or_exit(env_file, kafka=kafka_overrides(bootstrap_servers))
+    require_credentials(settings)
     logs.configure(
         settings.observability.log_level, settings.observability.log_format, secret_values(settings)
     )

@@ -18,6 +18,8 @@ whitespace) or in the ``x-emulator-fault`` header (``emu:`` optional; the header
     emu:sse_error_after=3;error=overloaded_error   stream: ``event: error`` after 3 events, then end
     emu:ttft_ms=1500                        delay before the first content delta
     emu:slow_ms=50                          delay before every content delta (instead of the tps pace)
+    emu:shape=orphan_delta                  stream: an odd shape no real stream has (see ``SHAPES``), to
+                                            test the service's crash barrier
     ...;times=2;key=job-7                   inject only on the first 2 requests carrying key ``job-7``,
                                             then behave normally (default key: the directive text)
 
@@ -40,7 +42,12 @@ HEADER = "x-emulator-fault"
 _IN_TEXT = re.compile(r"emu:(\S+)")
 _INT_KEYS = frozenset({"status", "drop_after", "truncate_after", "sse_error_after", "times"})
 _FLOAT_KEYS = frozenset({"retry_after", "retry_after_ms", "ttft_ms", "slow_ms"})
-_STR_KEYS = frozenset({"error", "message", "key", "should_retry", "code"})
+_STR_KEYS = frozenset({"error", "message", "key", "should_retry", "code", "shape"})
+SHAPES = {
+    # A content_block_delta for an index no content_block_start opened, right after message_start.
+    # The SDK's own accumulator fails on it too (IndexError): it breaks a stream fold on purpose.
+    "orphan_delta": "a delta for a block that was never started",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +61,7 @@ class Fault:
     sse_error_type: str = "overloaded_error"
     ttft_ms: float | None = None  # replaces the configured TTFT
     slow_ms: float | None = None  # fixed delay per content delta
+    shape: str | None = None  # stream: one of ``SHAPES``
 
     @property
     def any(self) -> bool:
@@ -109,6 +117,9 @@ def parse_directive(text: str) -> Directive:
                 raise invalid_request(f"emulator fault directive: unknown key {name!r}")
         except ValueError:
             raise invalid_request(f"emulator fault directive: bad value for {name!r}: {raw!r}") from None
+    if "shape" in values and values["shape"] not in SHAPES:
+        known = ", ".join(SHAPES)
+        raise invalid_request(f"emulator fault directive: unknown shape {values['shape']!r} (known: {known})")
     return Directive(text, values)
 
 
@@ -148,6 +159,8 @@ def directive_fault(directive: Directive, *, stream: bool, default_retry_after_s
                 error_type = str(v.get("error", "overloaded_error"))
                 fault = Fault(kind=mode, cut_after=int(v[key]), cut_mode=mode, sse_error_type=error_type)
                 break
+    if stream and "shape" in v:
+        fault = replace(fault, kind=fault.kind or f"shape_{v['shape']}", shape=str(v["shape"]))
     if "ttft_ms" in v:
         fault = replace(fault, kind=fault.kind or "slow_first_token", ttft_ms=float(v["ttft_ms"]))
     if "slow_ms" in v:

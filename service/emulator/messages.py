@@ -18,7 +18,7 @@ from service.emulator.faults import (
     rate_fault,
 )
 from service.emulator.generate import MessagePlan, plan_message
-from service.emulator.sse import stream_frames
+from service.emulator.sse import odd_shape, stream_frames
 from service.emulator.stream import Pacing, write_stream
 from service.emulator.tokens import count_input_tokens
 from service.emulator.validate import validate_message_params
@@ -68,7 +68,10 @@ class _MessageRoutes:
         )
         pacing = self._pacing(fault)
         if stream:
-            return await write_stream(request, stream_frames(plan), pacing, fault, self.ctx.clock)
+            frames = stream_frames(plan)
+            if fault.shape is not None:
+                frames = odd_shape(frames, fault.shape, plan)
+            return await write_stream(request, frames, pacing, fault, self.ctx.clock)
         # A non-streaming answer takes as long as the stream would have, as with the real API.
         await self.ctx.clock.sleep(_generation_time(plan, pacing))
         return json_response(plan.to_message())

@@ -66,6 +66,14 @@ def stream_frames(plan: MessagePlan) -> list[tuple[bytes, int]]:
     return frames
 
 
+def odd_shape(frames: list[tuple[bytes, int]], shape: str, plan: MessagePlan) -> list[tuple[bytes, int]]:
+    """``frames`` bent into ``shape`` (see ``faults.SHAPES``)."""
+    if shape == "orphan_delta":
+        orphan = _DELTA_HEAD + str(len(plan.blocks)).encode() + _DELTA_KIND["text"] + _json_str("?")
+        return [*frames[:2], (orphan + _DELTA_TAIL, 1), *frames[2:]]  # after message_start and ping
+    raise ValueError(f"unknown stream shape {shape!r}")
+
+
 def _block_frames(index: int, block: BlockPlan) -> list[tuple[bytes, int]]:
     skeleton: dict[str, Any]
     if block.kind == "text":

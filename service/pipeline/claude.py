@@ -124,9 +124,11 @@ class Claude:
                 self._observe(response.status_code, retry_after_seconds(response.headers))
             await refuse_final_retries(response)
 
+        api_key, auth_token = settings.sdk_credentials()
         self._clients = [
             AsyncAnthropic(
-                api_key=settings.api_key.get_secret_value() if settings.api_key else None,
+                api_key=api_key,
+                auth_token=auth_token,
                 base_url=settings.base_url,
                 max_retries=settings.max_retries,
                 timeout=httpx2.Timeout(settings.timeout_seconds, connect=settings.connect_timeout_seconds),

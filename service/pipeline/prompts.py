@@ -20,6 +20,7 @@ from typing import Any
 
 from schemas import ErrorDetail, Timings
 from service import logs
+from service.barrier import CrashBarrier
 from service.errors import ClaudeError, ClaudeFatal, KafkaError
 from service.metrics import Metrics
 from service.pipeline import events
@@ -31,7 +32,7 @@ from service.pipeline.deltas import DeltaEncoder
 from service.pipeline.outputs import Acks, Outputs
 from service.pipeline.pricing import PriceTable
 from service.pipeline.ratelimit import RateGate
-from service.settings import Settings
+from service.settings import Settings, secret_values
 
 log = logging.getLogger(__name__)
 
@@ -57,11 +58,25 @@ class PromptRunner:
         self._gate = gate
         self._source = f"/claude-kafka/{settings.pipeline.service_instance}".encode()
         self._rng = random.Random()
+        self._barrier = CrashBarrier(metrics, secret_values(settings))
 
     async def run(self, job: events.Job) -> None:
         """Process ``job`` to exactly one acknowledged final event for its last attempt."""
+        progress = _Progress()
+
+        async def crashed(detail: ErrorDetail) -> None:
+            await self.publish_error(job, progress.attempt, detail, True)
+
+        async def crashed_bare(detail: ErrorDetail) -> None:
+            # Without the parsed prompt's fields: in case they are what the full event choked on.
+            await self.publish_error(job, progress.attempt, detail, True, bare=True)
+
+        await self._barrier.guard("prompt", self._run(job, progress), crashed, crashed_bare)
+
+    async def _run(self, job: events.Job, progress: _Progress) -> None:
         attempt, claude_failures, kafka_failures = 1, 0, 0
         while True:
+            progress.attempt = attempt
             logs.bind(attempt=attempt)  # this task's context: every log line of the attempt carries it
             try:
                 outcome = await self._attempt(job, attempt)
@@ -70,7 +85,7 @@ class PromptRunner:
             except ClaudeFatal as exc:
                 # The type only: an API message may quote the prompt, which stays out of INFO and up.
                 log.warning("the API refused the request", extra={"reason": exc.type})
-                await self._publish_error(
+                await self.publish_error(
                     job, attempt, ErrorDetail(type=exc.type, message=exc.message, code=exc.code), False
                 )
                 return
@@ -82,7 +97,7 @@ class PromptRunner:
                         message=f"{claude_failures} attempts failed; last: {exc.type}: {exc.message}",
                         code=exc.code,
                     )
-                    await self._publish_error(job, attempt, detail, True)
+                    await self.publish_error(job, attempt, detail, True)
                     return
                 self._metrics.retries.labels(exc.type).inc()  # counted only when an attempt follows
                 delay = attempt_delay(
@@ -219,21 +234,34 @@ class PromptRunner:
         self._metrics.usage(job.prompt.params.model, "stream", usage, cost, job.prompt.attributes)
         self._metrics.finished("stream", "completed", attributes=job.prompt.attributes)
 
-    async def _publish_error(
-        self, job: events.Job, attempt: int, detail: ErrorDetail, retryable: bool
+    async def publish_error(
+        self, job: events.Job, attempt: int, detail: ErrorDetail, retryable: bool, *, bare: bool = False
     ) -> None:
-        """Publish the prompt's ErrorEvent; retried until acknowledged (the offset waits for it)."""
+        """Publish the prompt's ErrorEvent; retried until acknowledged (the offset waits for it).
+
+        ``bare`` leaves out everything taken from the parsed prompt (the raw record stays).
+        """
         event = events.error(
             error=detail,
             source=job.source,
             generation=job.generation,
             attempt=attempt,
             retryable=retryable,
-            prompt=job.prompt,
+            prompt=None if bare else job.prompt,
             raw=job.raw,
         )
-        await publish_error_event(self._outputs, self._topics.errors, self._source, event, job.traceparent)
+        traceparent = None if bare else job.traceparent
+        await publish_error_event(self._outputs, self._topics.errors, self._source, event, traceparent)
         self._metrics.finished(job.prompt.mode.value, "errored", detail.type, job.prompt.attributes)
+
+
+class _Progress:
+    """How far a prompt got, for the crash barrier's ErrorEvent."""
+
+    __slots__ = ("attempt",)
+
+    def __init__(self) -> None:
+        self.attempt = 1
 
 
 def encode_key(custom_id: str | None) -> bytes | None:

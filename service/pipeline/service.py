@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -17,6 +18,7 @@ from datetime import UTC, datetime
 
 from schemas import Mode, SourceRecord
 from service import logs
+from service.barrier import CrashBarrier
 from service.metrics import Metrics
 from service.models import DeprecationNotice
 from service.pipeline import events
@@ -29,7 +31,7 @@ from service.pipeline.probing import BrokerProbe
 from service.pipeline.prompts import PromptRunner, publish_error_event
 from service.pipeline.ratelimit import RateGate
 from service.pipeline.workers import RecordWorkers, Work
-from service.settings import Settings
+from service.settings import Settings, secret_values
 
 BatchHandOff = Callable[[events.Job], Awaitable[None]]
 """Takes a batch-mode prompt; returns once it is durably recorded for the batch path."""
@@ -51,6 +53,7 @@ class StreamingPipeline:
             lambda model: metrics.deprecated_model_prompts.labels(model).inc()
         )
         self._source = f"/claude-kafka/{settings.pipeline.service_instance}".encode()
+        self._barrier = CrashBarrier(metrics, secret_values(settings))
         self.gate = RateGate(
             settings.pipeline.rate_limit_rpm, settings.pipeline.rate_limit_tpm, time.monotonic()
         )
@@ -119,6 +122,15 @@ class StreamingPipeline:
 
     # -- one record -------------------------------------------------------------------------------
     def _start_work(self, record: InputRecord) -> Work:
+        try:
+            return self._work_for(record)
+        except Exception as exc:  # the crash barrier of intake, which runs before any task exists
+            detail = self._barrier.caught("intake", exc)
+            source = SourceRecord(topic=record.topic, partition=record.partition, offset=record.offset)
+            work = self._reject(record, source, self.inputs.generation, Rejection(detail), retryable=True)
+            return work, STREAM_POOL
+
+    def _work_for(self, record: InputRecord) -> Work:
         source = SourceRecord(topic=record.topic, partition=record.partition, offset=record.offset)
         decoded = decode_prompt(record.value, self._settings.pipeline, datetime.now(UTC))
         logs.bind(custom_id=decoded.custom_id)
@@ -139,18 +151,21 @@ class StreamingPipeline:
             record.value or b"",
         )
         if decoded.mode is Mode.BATCH and self._batch_hand_off is not None:
-            return self._batch_hand_off(job), BATCH_POOL
+            hand_off = self._batch_hand_off(job)
+            crashed = functools.partial(self.runner.publish_error, job, 1, retryable=True)
+            return self._barrier.guard("batch_hand_off", hand_off, crashed), BATCH_POOL
         return self.runner.run(job), STREAM_POOL
 
     async def _reject(
-        self, record: InputRecord, source: SourceRecord, generation: int, rejection: Rejection
-    ) -> None:
+        self, record: InputRecord, source: SourceRecord, generation: int, rejection: Rejection,
+        retryable: bool = False,
+    ) -> None:  # fmt: skip
         event = events.error(
             error=rejection.error,
             source=source,
             generation=generation,
             attempt=1,
-            retryable=False,
+            retryable=retryable,
             prompt=rejection.prompt,
             raw=record.value,
         )

@@ -18,8 +18,13 @@ import psutil
 class Cli:
     """One ``python -m service ...`` child; its stdout and stderr are merged and read by a thread."""
 
-    def __init__(self, *args: str, cwd: Path, stdin: str | None = None) -> None:
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("KAFKA_", "TOPIC_", "ANTHROPIC_"))}
+    def __init__(
+        self, *args: str, cwd: Path, stdin: str | None = None, env: dict[str, str] | None = None
+    ) -> None:
+        inherited = os.environ.items()
+        env = {k: v for k, v in inherited if not k.startswith(("KAFKA_", "TOPIC_", "ANTHROPIC_"))} | (
+            env or {}
+        )
         env["PYTHONUNBUFFERED"] = "1"
         self.process = subprocess.Popen(
             [sys.executable, "-m", "service", *args],

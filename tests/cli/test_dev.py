@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
+import functools
+import os
 import re
+import subprocess
+import time
+import uuid
 from pathlib import Path
 
+import psutil
 import pytest
 
+from service.devbroker import die_with_parent
 from tests.cli.procs import Cli, gone
 
 pytestmark = pytest.mark.integration
@@ -64,3 +72,64 @@ def test_broker_dies_with_a_killed_dev_process(tmp_path: Path) -> None:
     finally:
         cli.kill()
     assert gone(children)
+
+
+MARK = "CLAUDE_KAFKA_TEST_MARK"
+# Kill points: from the spawn (across imports, settings, the broker's fork, topics, emulator, service
+# start) and from the "starting:" line, printed just before the broker is forked, where the race was.
+FROM_SPAWN = tuple(i * 0.25 for i in range(12))  # 0 .. 2.75 s
+FROM_STARTING = (0.0, 0.002, 0.005, 0.01, 0.02, 0.05)
+
+
+def marked(mark: str) -> list[psutil.Process]:
+    """Live processes whose environment carries ``mark`` (orphans included, wherever they were re-parented)."""
+    found = []
+    for process in psutil.process_iter():
+        with contextlib.suppress(psutil.Error):
+            if process.environ().get(MARK) == mark and process.status() != psutil.STATUS_ZOMBIE:
+                found.append(process)
+    return found
+
+
+@pytest.mark.parametrize(
+    ("after_starting", "delay"), [(False, d) for d in FROM_SPAWN] + [(True, d) for d in FROM_STARTING]
+)
+def test_sigkill_at_any_point_of_start_up_leaves_no_survivor(
+    after_starting: bool, delay: float, tmp_path: Path
+) -> None:
+    """SIGKILL of `claude-kafka dev` anywhere in its start-up leaves no broker (or any other child) running."""
+    mark = uuid.uuid4().hex
+    cli = Cli(*DEV, cwd=tmp_path, env={MARK: mark})
+    try:
+        if after_starting:
+            cli.wait_for(r"^starting: ")
+        time.sleep(delay)  # the kill point under test, not a wait for a condition
+    finally:
+        cli.kill()
+    deadline = time.monotonic() + 10
+    while (survivors := marked(mark)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    for process in survivors:  # leave nothing behind, then fail
+        with contextlib.suppress(psutil.Error):
+            process.kill()
+    assert not survivors, [p.cmdline() for p in survivors]
+
+
+def test_a_child_whose_parent_changed_before_the_signal_was_set_exits() -> None:
+    """The parent-death hook exits the child (before exec) when its parent is not the pid taken before fork."""
+    wrong = functools.partial(
+        die_with_parent, os.getpid() + 1_000_000
+    )  # not our pid, so not the child's parent
+    right = functools.partial(die_with_parent, os.getpid())
+    stray = subprocess.Popen(["sleep", "30"], preexec_fn=wrong)  # noqa: PLW1509 - no threads of ours fork
+    try:
+        assert stray.wait(10) == 1
+    finally:
+        stray.kill()
+    kept = subprocess.Popen(["sleep", "30"], preexec_fn=right)  # noqa: PLW1509
+    try:
+        with pytest.raises(subprocess.TimeoutExpired):
+            kept.wait(0.5)
+    finally:
+        kept.kill()
+        kept.wait()

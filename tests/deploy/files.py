@@ -28,6 +28,7 @@ CHART_MANAGED = frozenset(
         "METRICS_PORT",
         "SHUTDOWN_GRACE_SECONDS",
         "ANTHROPIC_API_KEY",
+        "ANTHROPIC_AUTH_TOKEN",
         "KAFKA_SASL_PASSWORD",
         "KAFKA_SSL_PASSWORD",
     }

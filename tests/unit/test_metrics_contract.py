@@ -48,6 +48,7 @@ CONTRACT: dict[str, tuple[str, tuple[str, ...]]] = {
     "claude_kafka_messages_produced_total": ("counter", ("topic",)),
     "claude_kafka_consumer_lag_records": ("gauge", ("topic", "partition")),
     "claude_kafka_error_events_total": ("counter", ("type",)),
+    "claude_kafka_internal_errors_total": ("counter", ("unit",)),
     "claude_kafka_assigned_partitions": ("gauge", ()),
     "claude_kafka_kafka_errors_total": ("counter", ("operation",)),
     "claude_kafka_batches_open": ("gauge", ()),

@@ -8,7 +8,7 @@ import sys
 import pytest
 
 from service.errors import ConfigError
-from service.settings import load_settings
+from service.settings import LOOPBACK_PLACEHOLDER_KEY, AnthropicSettings, load_settings
 
 SECRET_KEY = "RECOGNISABLE-settings-secret-0123456789"  # not key-shaped: never trips secret scanners
 SECRET_PASSWORD = "sasl-RECOGNISABLE-password-42"
@@ -114,3 +114,33 @@ def test_callbacks_command_refuses_to_start_without_hosts_or_secret() -> None:
     result = _cli(["callbacks"], {**env, "CALLBACK_SIGNING_SECRET": "whsec-test"})
     assert result.returncode == 2 and "CALLBACK_ALLOWED_HOSTS: empty" in result.stderr
     assert "whsec-test" not in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize(
+    ("values", "missing", "sent"),
+    [
+        ({}, True, (None, None)),
+        ({"api_key": ""}, True, (None, None)),
+        ({"base_url": "https://api.anthropic.com"}, True, (None, None)),
+        ({"base_url": "http://emulator:8765"}, True, (None, None)),  # a name may resolve anywhere
+        ({"base_url": "http://127.0.0.1:8765"}, False, (LOOPBACK_PLACEHOLDER_KEY, None)),
+        ({"base_url": "http://127.1.2.3:8765"}, False, (LOOPBACK_PLACEHOLDER_KEY, None)),
+        ({"base_url": "http://localhost:8765"}, False, (LOOPBACK_PLACEHOLDER_KEY, None)),
+        ({"base_url": "http://[::1]:8765"}, False, (LOOPBACK_PLACEHOLDER_KEY, None)),
+        ({"api_key": "sk-ant-k"}, False, ("sk-ant-k", None)),
+        ({"auth_token": "tok"}, False, (None, "tok")),
+        ({"api_key": "sk-ant-k", "base_url": "http://127.0.0.1:1"}, False, ("sk-ant-k", None)),
+    ],
+)
+def test_credentials_are_required_off_loopback(
+    values: dict[str, str],
+    missing: bool,
+    sent: tuple[str | None, str | None],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A key or a token is needed unless the base URL is loopback, which gets a placeholder key."""
+    for name in ("ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN", "ANTHROPIC_BASE_URL"):
+        monkeypatch.delenv(name, raising=False)
+    anthropic = AnthropicSettings(_env_file=None, **values)  # type: ignore[call-arg]
+    assert anthropic.missing_credentials() is missing
+    assert anthropic.sdk_credentials() == sent
