@@ -76,7 +76,11 @@ async def test_errored_requests_end_as_error_events_with_the_api_message(
     ):
         await seen.until(lambda _: len(finals(seen, settings)) == 3)
     errors = {r.key: r.json() for r in seen.on(settings.topics.errors)}
-    assert errors[b"err-1"]["error"] == {"type": "overloaded_error", "message": "busy_right_now", "code": None}
+    assert errors[b"err-1"]["error"] == {
+        "type": "overloaded_error",
+        "message": "busy_right_now",
+        "code": None,
+    }
     assert errors[b"err-1"]["retryable"] is True and errors[b"err-1"]["mode"] == "batch"
     assert errors[b"err-2"]["error"]["type"] == "invalid_request_error"
     assert (
