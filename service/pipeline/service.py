@@ -168,6 +168,7 @@ class StreamingPipeline:
             retryable=retryable,
             prompt=rejection.prompt,
             raw=record.value,
+            custom_id=rejection.custom_id,
         )
         await publish_error_event(
             self.outputs, self._settings.topics.errors, self._source, event, record.header("traceparent")
