@@ -80,7 +80,9 @@ async def cluster_topics(admin: AIOKafkaAdminClient, specs: Iterable[NewTopic]) 
     configs: dict[str, dict[str, str]] = {name: {} for name in partitions}
     # Every config is asked for (``configs=None``): the embedded broker drops the connection on a
     # DescribeConfigs that names keys.
-    asked = [ConfigResource(ConfigResourceType.TOPIC, name) for name in partitions if wanted[name].topic_configs]
+    asked = [
+        ConfigResource(ConfigResourceType.TOPIC, name) for name in partitions if wanted[name].topic_configs
+    ]
     if asked:
         for response in await admin.describe_configs(asked):
             for _code, _message, _type, name, entries, *_ in response.resources:

@@ -80,7 +80,8 @@ class StreamingPipeline:
         )
         self.inputs = self.workers.inputs
         metrics.max_in_flight.set(settings.pipeline.max_in_flight)
-        self.probe = BrokerProbe(self.outputs, self.inputs, metrics.ready)
+        needed = (settings.topics.prompts, *settings.topics.outputs(), settings.topics.batches)
+        self.probe = BrokerProbe(self.outputs, self.inputs, metrics.ready, topics=needed)
 
     # -- lifecycle -------------------------------------------------------------------------------
     async def start(self) -> None:
