@@ -96,7 +96,7 @@ def group(group_id: str, state: str | None, members: int, lag: Mapping[int, int]
     name = f"group {group_id}"
     behind = sum(lag.values()) if lag else 0
     lag_text = f"lag {behind}" if lag is not None else "lag unknown"
-    if state in (None, "", "Dead") or (state == "Empty" and not lag):
+    if state in (None, "", "Dead"):
         return failed(name, "no consumer has joined it yet", "start the service: `claude-kafka run`")
     if state == "Empty":
         return failed(name, f"no member is consuming, {lag_text}", "start the service: `claude-kafka run`")
