@@ -8,11 +8,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import date
 from enum import StrEnum
 
 from aiokafka.admin import NewTopic
 
 from service.kafka.topics import TopicState, differences
+from service.models import Lifecycle
 
 
 class Status(StrEnum):
@@ -111,27 +113,27 @@ def api_key(base_url: str, error: str | None, fix: str | None = None) -> Check:
     return failed("API key", error, fix or "set ANTHROPIC_API_KEY")
 
 
-def models(
-    chosen: Iterable[tuple[str, str]], known: frozenset[str], deprecated: Mapping[str, str]
-) -> list[Check]:
-    """Each ``(role, model id)`` is current: not deprecated in the installed SDK, and an id it names.
+def models(chosen: Iterable[tuple[str, str]], stage: Mapping[str, Lifecycle | None],
+           retires: Mapping[str, date | None], suggestion: str) -> list[Check]:  # fmt: skip
+    """Each ``(role, model id)`` is current: an id of the installed SDK, neither deprecated nor retired.
 
-    ``known`` is the SDK's ``Model`` literal ids; ``deprecated`` maps ids to their end-of-life date
-    (``anthropic._data.DEPRECATED_MODELS``, the table behind the SDK's own deprecation warning).
+    ``stage`` and ``retires`` come from ``service.models`` (the SDK's ``Model`` ids and
+    ``DEPRECATED_MODELS`` dates, plus the dated retired table); ``suggestion`` is the default model.
     """
+    fix = f"choose a current model id, e.g. {suggestion}"
     out = []
-    current = ", ".join(
-        sorted(m for m in known if m not in deprecated and m.startswith("claude-sonnet"))[-1:]
-    )
-    fix = f"choose a current model id{f', e.g. {current}' if current else ''}"
     for role, model in chosen:
         name = f"{role} model {model}"
-        if model in deprecated:
-            out.append(failed(name, f"deprecated, end of life {deprecated[model]}", fix))
-        elif model not in known:
-            out.append(failed(name, "not a model id of the installed SDK (retired or misspelt)", fix))
-        else:
-            out.append(passed(name, "current"))
+        when = retires.get(model)
+        match stage.get(model):
+            case "active":
+                out.append(passed(name, "current"))
+            case "deprecated":
+                out.append(failed(name, f"deprecated, retires {when.isoformat() if when else 'soon'}", fix))
+            case "retired":
+                out.append(failed(name, f"retired{f' on {when.isoformat()}' if when else ''}", fix))
+            case _:
+                out.append(failed(name, "not a model id of the installed SDK", fix))
     return out
 
 

@@ -139,15 +139,14 @@ async def api_check(settings: Settings) -> Check:
 
 
 def model_checks(settings: Settings) -> list[Check]:
-    from anthropic._data import DEPRECATED_MODELS
-    from anthropic.types import Model
+    from schemas.models import DEFAULT_MODEL
+    from service.models import RETIRED, lifecycle, retires_on
 
-    from service.cli.send import DEFAULT_MODEL
-
-    # ``Model`` is ``Union[Literal[ids...], str]``: the literal's arguments are the ids the SDK names.
-    known = frozenset(arg for part in typing.get_args(Model) for arg in typing.get_args(part))
     chosen = [("default", DEFAULT_MODEL), *(("allowed", model) for model in settings.pipeline.allowed_models)]
-    return checklist.models(chosen, known, DEPRECATED_MODELS)
+    ids = {model for _, model in chosen}
+    stage = {model: lifecycle(model) for model in ids}
+    retires = {model: RETIRED.get(model) or retires_on(model) for model in ids}
+    return checklist.models(chosen, stage, retires, DEFAULT_MODEL)
 
 
 def port_check(settings: Settings) -> Check:

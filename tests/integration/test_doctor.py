@@ -52,7 +52,7 @@ async def test_doctor_checks_the_stack_and_names_what_to_fix(
         before, "API key"
     )
     assert line(before, "allowed model claude-sonnet-5-5").startswith("✓")
-    assert "deprecated, end of life" in line(before, "allowed model claude-opus-4-5")
+    assert "deprecated, retires 2027-01-22" in line(before, "allowed model claude-opus-4-5")
     with ServiceProcess(settings, tmp_path / "service.log") as service:
         service.wait_ready()
         after = Cli("doctor", cwd=tmp_path)

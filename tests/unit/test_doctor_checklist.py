@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 import pytest
 from aiokafka.admin import NewTopic
 
 from service.cli import checklist
 from service.cli.checklist import Check, Status
 from service.kafka.topics import TopicState
+from service.models import Lifecycle
 
 PROMPTS = NewTopic("claude.prompts", 6, 1)
 BATCHES = NewTopic("claude.batches", 1, 1, topic_configs={"cleanup.policy": "compact"})
@@ -68,17 +71,34 @@ def test_group_check_wants_a_stable_group_and_reports_lag(
     ("model", "status", "detail"),
     [
         ("claude-sonnet-5-5", "✓", "current"),
-        ("claude-opus-4-5", "✗", "deprecated, end of life January 22nd, 2027"),
-        ("claude-sonnet-4-5", "✗", "not a model id of the installed SDK (retired or misspelt)"),
+        ("claude-opus-4-5", "✗", "deprecated, retires 2027-01-22"),
+        ("claude-sonnet-4-5", "✗", "retired on 2026-11-30"),
+        ("claude-sonnet-9", "✗", "not a model id of the installed SDK"),
     ],
 )
-def test_model_checks_use_the_sdks_model_ids_and_deprecations(model: str, status: str, detail: str) -> None:
-    """A model must be one of the SDK's ids and not in its deprecation table."""
-    known = frozenset({"claude-sonnet-5-5", "claude-opus-4-5", "claude-haiku-4-5"})
-    (check,) = checklist.models([("default", model)], known, {"claude-opus-4-5": "January 22nd, 2027"})
+def test_model_checks_follow_the_model_lifecycle(model: str, status: str, detail: str) -> None:
+    """Only an active model passes; deprecated and retired ones name their date, unknown ids fail."""
+    stage: dict[str, Lifecycle | None] = {
+        "claude-sonnet-5-5": "active", "claude-opus-4-5": "deprecated", "claude-sonnet-4-5": "retired"
+    }  # fmt: skip
+    retires = {"claude-opus-4-5": date(2027, 1, 22), "claude-sonnet-4-5": date(2026, 11, 30)}
+    (check,) = checklist.models([("default", model)], stage, retires, "claude-sonnet-5-5")
     assert (check.name, check.status.value, check.detail) == (f"default model {model}", status, detail)
-    if status == "✗":
-        assert check.fix == "choose a current model id, e.g. claude-sonnet-5-5"
+    assert check.fix == (None if status == "✓" else "choose a current model id, e.g. claude-sonnet-5-5")
+
+
+def test_model_checks_of_the_real_sdk_tables() -> None:
+    """Against the installed SDK: the default model is current, a deprecated SDK id is not."""
+    from anthropic._data import DEPRECATED_MODELS
+
+    from service.cli.doctor import model_checks
+    from service.settings import load_settings
+
+    deprecated = next(iter(DEPRECATED_MODELS))
+    settings = load_settings(env_file=None, pipeline={"allowed_models": f"claude-sonnet-5-5,{deprecated}"})
+    checks = model_checks(settings)
+    assert [c.status.value for c in checks] == ["✓", "✓", "✗"], checks
+    assert checks[2].detail.startswith("deprecated, retires ")
 
 
 @pytest.mark.parametrize(
