@@ -10,11 +10,14 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
 from aiokafka.admin import NewTopic
 
 from service.kafka.topics import TopicState, differences
-from service.models import Lifecycle
+
+if TYPE_CHECKING:  # service.models imports the SDK, which every CLI command would then load
+    from service.models import Lifecycle
 
 
 class Status(StrEnum):

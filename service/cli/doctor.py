@@ -16,7 +16,6 @@ import typing
 import urllib.request
 from pathlib import Path
 
-import anthropic
 import click
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaError as AIOKafkaError
@@ -110,6 +109,8 @@ async def _lag(settings: Settings, partitions: int) -> dict[int, int]:
 
 
 async def api_check(settings: Settings) -> Check:
+    import anthropic  # here, not at the top: every CLI command imports this module
+
     base_url = settings.anthropic.base_url or "https://api.anthropic.com"
     key = settings.anthropic.api_key
     if key is None or not key.get_secret_value():
