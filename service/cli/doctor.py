@@ -90,6 +90,8 @@ async def _lag(settings: Settings, partitions: int) -> dict[int, int]:
 
     The end is the high watermark a fetch reports: the embedded broker's ``end_offsets()`` is the last
     batch's base offset + 1 (README, "Embedded broker"), so ``end_offsets()`` only positions the fetch.
+    Committed offsets come from ``committed_positions`` (OffsetFetch without joining), not the admin
+    client's ``list_consumer_group_offsets``, whose answer aiokafka cannot decode from that broker.
     """
     topic = settings.topics.prompts
     tps = [TopicPartition(topic, p) for p in range(partitions)]

@@ -10,7 +10,9 @@ import pytest
 
 from service.kafka.topics import create_topics
 from tests.cli.procs import Cli
-from tests.services import ServiceProcess, settings_env
+from tests.kafkautil import produce
+from tests.reconcile import wait_committed
+from tests.services import ServiceProcess, prompt, settings_env
 
 pytestmark = pytest.mark.integration
 
@@ -29,7 +31,7 @@ def line(cli: Cli, name: str) -> str:
 async def test_doctor_checks_the_stack_and_names_what_to_fix(
     make_settings: Any, emulator_url: str, tmp_path: Path
 ) -> None:
-    """Topics, key and allowed models pass; the group fails until the service runs, then passes."""
+    """Topics, key and allowed models pass; the group fails with its lag until the service runs, then passes."""
     settings = make_settings(
         anthropic={"base_url": emulator_url},
         pipeline={"allowed_models": "claude-sonnet-5-5,claude-opus-4-5"},
@@ -37,6 +39,9 @@ async def test_doctor_checks_the_stack_and_names_what_to_fix(
     await create_topics(settings)
     _env_file(settings, tmp_path)
     topics = settings.topics
+    # Three prompts in one produce batch on one partition: the embedded broker's end_offsets() would
+    # say 1 there, the fetch-reported high watermark says 3.
+    await produce(settings, topics.prompts, [prompt(f"lag-{i}") for i in range(3)], partition=0)
     before = Cli("doctor", cwd=tmp_path)
     assert before.finish(within=60) == 1, before.output
     assert "Traceback" not in before.output
@@ -45,8 +50,8 @@ async def test_doctor_checks_the_stack_and_names_what_to_fix(
         assert line(before, f"topic {name}").startswith("✓"), before.output
     assert line(before, f"topic {topics.batches}").endswith("1 partition, cleanup.policy=compact")
     group = line(before, f"group {settings.kafka.group_id}")
-    # Kafka answers "Dead" for a group nobody joined, the embedded broker "Empty": both are a ✗.
-    assert group.startswith("✗") and ("no consumer has joined" in group or "no member is consuming" in group)
+    # Kafka answers "Dead" for a group nobody joined, the embedded broker "Empty" (a ✗ either way).
+    assert group.startswith("✗") and group.endswith("no member is consuming, lag 3"), before.output
     assert before.lines[before.lines.index(group) + 1].strip() == "fix: start the service: `claude-kafka run`"
     assert line(before, "API key").startswith("✓") and f"accepted by {emulator_url}" in line(
         before, "API key"
@@ -55,6 +60,7 @@ async def test_doctor_checks_the_stack_and_names_what_to_fix(
     assert "deprecated, retires 2027-01-22" in line(before, "allowed model claude-opus-4-5")
     with ServiceProcess(settings, tmp_path / "service.log") as service:
         service.wait_ready()
+        await wait_committed(settings, {0: 3})
         after = Cli("doctor", cwd=tmp_path)
         after.finish(within=60)
     group = line(after, f"group {settings.kafka.group_id}")
