@@ -92,9 +92,10 @@ def test_model_checks_of_the_real_sdk_tables() -> None:
     from anthropic._data import DEPRECATED_MODELS
 
     from service.cli.doctor import model_checks
+    from service.models import lifecycle
     from service.settings import load_settings
 
-    deprecated = next(iter(DEPRECATED_MODELS))
+    deprecated = next(m for m in DEPRECATED_MODELS if lifecycle(m) == "deprecated")
     settings = load_settings(env_file=None, pipeline={"allowed_models": f"claude-sonnet-5-5,{deprecated}"})
     checks = model_checks(settings)
     assert [c.status.value for c in checks] == ["✓", "✓", "✗"], checks
