@@ -111,7 +111,7 @@ async def _lag(settings: Settings, partitions: int) -> dict[int, int]:
 
 
 async def api_check(settings: Settings) -> Check:
-    import anthropic  # here, not at the top: every CLI command imports this module
+    import anthropic  # loaded by run_checks before any probe's clock starts
 
     base_url = settings.anthropic.base_url or "https://api.anthropic.com"
     key = settings.anthropic.api_key
@@ -183,6 +183,11 @@ def _readyz(port: int) -> str | None:
 
 
 async def run_checks(settings: Settings) -> list[Check]:
+    # The SDK is imported here, not at the top (every CLI command imports this module), and before
+    # the probes start: its import takes seconds on a busy machine and would block the event loop
+    # while the broker probe's timeout runs, turning a healthy broker into a ✗.
+    import anthropic  # noqa: F401
+
     quiet_client_logs()
     kafka, api = await asyncio.gather(kafka_checks(settings), api_check(settings))
     return [*kafka, api, *model_checks(settings), port_check(settings)]
