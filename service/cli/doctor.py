@@ -37,7 +37,8 @@ def _why(exc: BaseException) -> str:
         return f"no answer within {PROBE_SECONDS:g}s"
     if isinstance(exc, AIOKafkaError):  # aiokafka's messages repeat the address and the socket tuple
         return type(exc).__name__
-    return str(exc) or type(exc).__name__
+    text = str(exc)
+    return f"{type(exc).__name__}: {text[:100]}" if text else type(exc).__name__
 
 
 async def kafka_checks(settings: Settings) -> list[Check]:
@@ -60,7 +61,7 @@ async def kafka_checks(settings: Settings) -> list[Check]:
         out = [checklist.broker(bootstrap, None, len(brokers.get("brokers", ())))]
         try:
             states = await asyncio.wait_for(cluster_topics(admin, specs), PROBE_SECONDS)
-        except (TimeoutError, AIOKafkaError) as exc:
+        except Exception as exc:  # an answer we cannot read is a ✗, not a traceback
             out.append(checklist.failed("topics", _why(exc), "check the broker's logs"))
             states = {}
         else:
@@ -80,7 +81,7 @@ async def _group_check(settings: Settings, admin: typing.Any, prompts: typing.An
         state = groups[0][2] if groups and groups[0][0] == 0 else None
         members = len(groups[0][5]) if groups else 0
         lag = await asyncio.wait_for(_lag(settings, prompts.partitions), PROBE_SECONDS) if prompts else None
-    except (TimeoutError, AIOKafkaError) as exc:
+    except Exception as exc:  # e.g. an answer aiokafka cannot decode: a ✗
         return checklist.failed(f"group {group_id}", _why(exc), "check the broker's logs")
     return checklist.group(group_id, state, members, lag)
 
