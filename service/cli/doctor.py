@@ -115,13 +115,13 @@ async def api_check(settings: Settings) -> Check:
     import anthropic  # loaded by run_checks before any probe's clock starts
 
     base_url = settings.anthropic.base_url or "https://api.anthropic.com"
-    key = settings.anthropic.api_key
-    if key is None or not key.get_secret_value():
-        return checklist.api_key(
-            base_url, "ANTHROPIC_API_KEY is not set", "export ANTHROPIC_API_KEY=sk-ant-..."
-        )
+    if settings.anthropic.missing_credentials():
+        fix = "export ANTHROPIC_API_KEY=sk-ant-... (or ANTHROPIC_AUTH_TOKEN)"
+        return checklist.api_key(base_url, "neither ANTHROPIC_API_KEY nor ANTHROPIC_AUTH_TOKEN is set", fix)
+    api_key, auth_token = settings.anthropic.sdk_credentials()  # the same credentials `run` uses
     client = anthropic.AsyncAnthropic(
-        api_key=key.get_secret_value(),
+        api_key=api_key,
+        auth_token=auth_token,
         base_url=settings.anthropic.base_url,
         max_retries=0,
         timeout=PROBE_SECONDS,
