@@ -312,7 +312,12 @@ class ErrorEvent(_Frozen):
         },
     )
 
-    custom_id: CustomId | None = Field(description="Null when the input could not be parsed.")
+    custom_id: CustomId | None = Field(
+        description=(
+            "The prompt's custom_id; also read from a record that is not a valid prompt when its top-level "
+            "custom_id is valid. Null only when the record has no readable, valid custom_id."
+        )
+    )
     generation: Generation
     attempt: Attempt
     mode: Mode | None = Field(default=None, description="Null when the input could not be parsed.")

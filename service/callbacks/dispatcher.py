@@ -82,7 +82,7 @@ class CallbackDispatcher:
         )
         self.inputs = self.workers.inputs
         self.outputs = Outputs(settings.kafka, metrics)
-        self.probe = BrokerProbe(self.outputs, self.inputs, metrics.ready)
+        self.probe = BrokerProbe(self.outputs, self.inputs, metrics.ready, topics=list(self._kinds))
         self.client = CallbackClient(callbacks, resolver)
         self.deliverer = Deliverer(self.client, callbacks, metrics, key)
 

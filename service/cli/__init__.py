@@ -21,7 +21,20 @@ def main() -> None:
 def _register() -> None:
     # Imported for their side effect of adding commands to ``main``; kept in one place so the
     # list of commands is easy to read.
-    from service.cli import batch, broker, callbacks, config, dev, emulator, run, send, tail, topics  # noqa: F401
+    from service.cli import (  # noqa: F401
+        batch,
+        broker,
+        callbacks,
+        config,
+        dev,
+        doctor,
+        emulator,
+        replay,
+        run,
+        send,
+        tail,
+        topics,
+    )
 
 
 _register()

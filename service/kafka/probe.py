@@ -21,3 +21,13 @@ async def metadata_answer(client: Any, within: float) -> str | None:
     except AIOKafkaError as exc:
         return f"metadata request failed: {exc!r}"
     return None if updated else "no broker answered the metadata request"
+
+
+async def topic_names(client: Any, within: float) -> frozenset[str] | None:
+    """Every topic the cluster has, from one all-topics metadata request in ``within`` s; ``None`` if no
+    answer. All topics, not the ones wanted: naming a missing topic makes some brokers create it."""
+    try:
+        cluster = await asyncio.wait_for(client.fetch_all_metadata(), within)
+    except (TimeoutError, AIOKafkaError):
+        return None
+    return frozenset(cluster.topics())

@@ -51,11 +51,15 @@ def error(
     retryable: bool,
     prompt: PromptEvent | None,
     raw: bytes | None,
+    custom_id: str | None = None,
 ) -> ErrorEvent:
-    """An ErrorEvent; ``raw`` is the record value, carried so the prompt can be replayed."""
+    """An ErrorEvent; ``raw`` is the record value, carried so the prompt can be replayed.
+
+    ``custom_id`` is the one read from a record that is not a valid prompt (``prompt`` wins if given).
+    """
     original, encoding = original_text(raw)
     return ErrorEvent(
-        custom_id=prompt.custom_id if prompt else None,
+        custom_id=prompt.custom_id if prompt else custom_id,
         generation=generation,
         attempt=attempt,
         mode=prompt.mode if prompt else None,

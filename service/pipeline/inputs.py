@@ -17,7 +17,7 @@ from aiokafka.errors import KafkaError as AIOKafkaError
 
 from service.errors import KafkaError
 from service.kafka.config import consumer_kwargs
-from service.kafka.probe import metadata_answer
+from service.kafka.probe import metadata_answer, topic_names
 from service.metrics import Metrics
 from service.settings import KafkaSettings
 
@@ -149,6 +149,12 @@ class Inputs:
         if not self.started:
             return "consumer not started"
         return await metadata_answer(self._consumer._client, within)
+
+    async def topic_names(self, within: float) -> frozenset[str] | None:
+        """Every topic in the cluster, through the consumer's connections; ``None`` if no answer."""
+        if not self.started:
+            return None
+        return await topic_names(self._consumer._client, within)
 
     def lag(self) -> dict[Partition, int]:
         """High watermark (as reported by fetches) minus the committed offset, per assigned partition.

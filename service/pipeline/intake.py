@@ -17,6 +17,7 @@ from pydantic import ValidationError
 from pydantic_core import PydanticSerializationError
 
 from schemas import ErrorDetail, PromptEvent
+from schemas.events import CUSTOM_ID_PATTERN
 from service.pipeline.headers import header_problem
 from service.settings import PipelineSettings
 
@@ -26,16 +27,41 @@ _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 # pydantic serialises at most ~250 levels deep (json.loads takes ~1000), and the batch path serialises
 # params: only a record with this many brackets can be that deep, so only those pay for a trial run.
 _DEEP_BRACKETS = 200
+_CUSTOM_ID = re.compile(CUSTOM_ID_PATTERN)
+# An oversize record is still parsed for its custom_id (so its error reaches whoever waits on it), but
+# only up to this size: the record is in memory already, the bound keeps one record's parse cheap.
+_OVERSIZE_PARSE_LIMIT = 16 * 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)
 class Rejection:
     error: ErrorDetail
     prompt: PromptEvent | None = None  # set when the record parsed but broke a rule
+    # A valid top-level custom_id read from a record that is not a valid prompt, so its error event
+    # still correlates (and is keyed) like every other outcome of that custom_id.
+    readable_id: str | None = None
 
     @property
     def custom_id(self) -> str | None:
-        return self.prompt.custom_id if self.prompt else None
+        return self.prompt.custom_id if self.prompt else self.readable_id
+
+
+def readable_custom_id(document: object) -> str | None:
+    """The record's top-level ``custom_id`` if it is a valid one (schema rule), else ``None``."""
+    if isinstance(document, dict):
+        value = document.get("custom_id")
+        if isinstance(value, str) and _CUSTOM_ID.fullmatch(value):
+            return value
+    return None
+
+
+def _oversize_custom_id(value: bytes) -> str | None:
+    if len(value) > _OVERSIZE_PARSE_LIMIT:
+        return None
+    try:
+        return readable_custom_id(json.loads(value.decode("utf-8")))
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
+        return None
 
 
 def describe_validation(exc: ValidationError) -> str:
@@ -65,7 +91,8 @@ def decode_prompt(value: bytes | None, rules: PipelineSettings, now: datetime) -
             ErrorDetail(
                 type="prompt_too_large",
                 message=f"record is {len(value)} bytes; MAX_PROMPT_BYTES is {rules.max_prompt_bytes}",
-            )
+            ),
+            readable_id=_oversize_custom_id(value),
         )
     try:
         text = value.decode("utf-8")
@@ -75,17 +102,21 @@ def decode_prompt(value: bytes | None, rules: PipelineSettings, now: datetime) -
         document = json.loads(text)
     except (json.JSONDecodeError, RecursionError) as exc:
         return Rejection(ErrorDetail(type="invalid_json", message=f"record is not JSON: {exc}"))
+    readable = readable_custom_id(document)
     if _SURROGATE_ESCAPE.search(text) and not _encodable(document):
         message = "record has a lone surrogate escape (\\ud800-\\udfff)"
-        return Rejection(ErrorDetail(type="invalid_encoding", message=message))
+        return Rejection(ErrorDetail(type="invalid_encoding", message=message), readable_id=readable)
     try:
         prompt = PromptEvent.model_validate(document)
     except ValidationError as exc:
-        return Rejection(ErrorDetail(type="invalid_prompt", message=describe_validation(exc)))
+        detail = ErrorDetail(type="invalid_prompt", message=describe_validation(exc))
+        return Rejection(detail, readable_id=readable)
     except RecursionError:
-        return Rejection(ErrorDetail(type="invalid_prompt", message="record is nested too deeply"))
+        detail = ErrorDetail(type="invalid_prompt", message="record is nested too deeply")
+        return Rejection(detail, readable_id=readable)
     if text.count("[") + text.count("{") > _DEEP_BRACKETS and not _serialisable(prompt):
-        return Rejection(ErrorDetail(type="invalid_prompt", message="record is nested too deeply"))
+        detail = ErrorDetail(type="invalid_prompt", message="record is nested too deeply")
+        return Rejection(detail, readable_id=prompt.custom_id)
     return check_rules(prompt, rules, now)
 
 

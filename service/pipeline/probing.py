@@ -10,21 +10,36 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Sequence
 
 from prometheus_client import Gauge
 
 from service.pipeline.inputs import Inputs
 from service.pipeline.outputs import Outputs
-from service.pipeline.readiness import PROBE_INTERVAL_SECONDS, PROBE_TIMEOUT_SECONDS, Probe, Readiness
+from service.pipeline.readiness import (
+    PROBE_INTERVAL_SECONDS,
+    PROBE_TIMEOUT_SECONDS,
+    TOPIC_CHECK_SECONDS,
+    Probe,
+    Readiness,
+    missing_topics,
+)
 
 log = logging.getLogger(__name__)
 
 
 class BrokerProbe:
-    def __init__(self, outputs: Outputs, inputs: Inputs, ready_gauge: Gauge) -> None:
+    def __init__(
+        self, outputs: Outputs, inputs: Inputs, ready_gauge: Gauge, *, topics: Sequence[str] = ()
+    ) -> None:
         self._outputs, self._inputs, self._gauge = outputs, inputs, ready_gauge
         self.readiness = Readiness()
         self._was_ready = False
+        # The topics the process reads or writes: a missing one is a reason not to be ready. Checked
+        # every TOPIC_CHECK_SECONDS; the cached reason is what /readyz reads.
+        self._topics = tuple(topics)
+        self._topics_reason: str | None = "topics not checked yet" if self._topics else None
+        self._topics_checked_at = float("-inf")
 
     def bootstrapped(self) -> None:
         """Both clients just connected: a probe that answered, so readiness need not wait a second."""
@@ -35,8 +50,20 @@ class BrokerProbe:
         self._gauge.set(0)
 
     def verdict(self) -> tuple[bool, str]:
-        """What ``/readyz`` answers: see ``readiness.Readiness.verdict``."""
-        return self.readiness.verdict(joined=self._inputs.in_group, now=time.monotonic())
+        """What ``/readyz`` answers: see ``readiness.Readiness.verdict``, then the topic check."""
+        ready, reason = self.readiness.verdict(joined=self._inputs.in_group, now=time.monotonic())
+        if ready and self._topics_reason is not None:
+            return False, self._topics_reason
+        return ready, reason
+
+    async def _check_topics(self) -> None:
+        now = time.monotonic()
+        if not self._topics or now - self._topics_checked_at < TOPIC_CHECK_SECONDS:
+            return
+        present = await self._inputs.topic_names(PROBE_TIMEOUT_SECONDS)
+        if present is not None:  # no answer: the broker probe reports that; keep the last verdict
+            self._topics_reason = missing_topics(self._topics, present)
+            self._topics_checked_at = now
 
     async def run(self) -> None:
         while True:
@@ -44,6 +71,8 @@ class BrokerProbe:
                 self._outputs.reachable(PROBE_TIMEOUT_SECONDS), self._inputs.reachable(PROBE_TIMEOUT_SECONDS)
             )
             self.readiness.record(Probe(time.monotonic(), producer, consumer))
+            if producer is None and consumer is None:
+                await self._check_topics()
             ready, reason = self.verdict()
             self._gauge.set(1 if ready else 0)
             if ready != self._was_ready:

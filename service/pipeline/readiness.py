@@ -8,12 +8,16 @@ a request answered within a short timeout is the proof.
 
 from __future__ import annotations
 
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
 PROBE_INTERVAL_SECONDS = 1.0
 PROBE_TIMEOUT_SECONDS = 1.5
 # A probe result older than this means the probe itself is stuck: not ready.
 STALE_AFTER_SECONDS = PROBE_INTERVAL_SECONDS + 2 * PROBE_TIMEOUT_SECONDS
+# Topics change rarely (an operator creates or deletes them): checking every few seconds is enough, and
+# keeps the all-topics metadata request off the one-second probe.
+TOPIC_CHECK_SECONDS = 10.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,3 +53,14 @@ class Readiness:
         if not joined:
             return False, "consumer has not joined its group"
         return True, "ok"
+
+
+def missing_topics(wanted: Sequence[str], present: Collection[str]) -> str | None:
+    """The readiness reason when some of ``wanted`` are not in the cluster's metadata, else ``None``."""
+    missing = [topic for topic in wanted if topic not in present]
+    if not missing:
+        return None
+    hint = "create them with `claude-kafka topics create`"
+    if len(missing) == 1:
+        return f"topic {missing[0]} does not exist ({hint})"
+    return f"topics {', '.join(missing)} do not exist ({hint})"

@@ -80,7 +80,8 @@ class StreamingPipeline:
         )
         self.inputs = self.workers.inputs
         metrics.max_in_flight.set(settings.pipeline.max_in_flight)
-        self.probe = BrokerProbe(self.outputs, self.inputs, metrics.ready)
+        needed = (settings.topics.prompts, *settings.topics.outputs(), settings.topics.batches)
+        self.probe = BrokerProbe(self.outputs, self.inputs, metrics.ready, topics=needed)
 
     # -- lifecycle -------------------------------------------------------------------------------
     async def start(self) -> None:
@@ -168,6 +169,7 @@ class StreamingPipeline:
             retryable=retryable,
             prompt=rejection.prompt,
             raw=record.value,
+            custom_id=rejection.custom_id,
         )
         await publish_error_event(
             self.outputs, self._settings.topics.errors, self._source, event, record.header("traceparent")

@@ -6,6 +6,7 @@ import json
 import re
 from typing import Any
 
+import click
 import jsonschema
 import pytest
 import yaml
@@ -380,3 +381,62 @@ def test_rendered_callbacks_monitoring(render: Any) -> None:
         by_component(kinds, "PodDisruptionBudget")["callbacks"]["spec"]["selector"]["matchLabels"]
         == callbacks
     )
+
+
+def test_rendered_topics_job_creates_the_deployments_topics(
+    render: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A pre-install/upgrade hook Job runs `topics create` with the Deployment's Kafka and topic settings."""
+    from service.cli import main
+    from service.kafka.topics import topic_specs
+
+    kinds = render({"secret": {"existingSecret": "ck-keys"}})
+    job = kinds["Job"][0]
+    assert job["metadata"]["annotations"]["helm.sh/hook"] == "pre-install,pre-upgrade"
+    pod = job["spec"]["template"]["spec"]
+    assert pod["restartPolicy"] == "Never" and pod["automountServiceAccountToken"] is False
+    assert "serviceAccountName" not in pod  # the chart's ServiceAccount does not exist before install
+    container = pod["containers"][0]
+    assert container["image"] == kinds["Deployment"][0]["spec"]["template"]["spec"]["containers"][0]["image"]
+    args = container["args"]
+    assert args == ["topics", "create", "--partitions", str(values()["promptTopicPartitions"])]
+    topics_group = main.commands["topics"]
+    assert isinstance(topics_group, click.Group)
+    parsed = topics_group.commands["create"].make_context("create", args[2:])
+    assert parsed.params["partitions"] == values()["promptTopicPartitions"]
+    job_env = {e["name"]: e for e in container["env"]}
+    deployment_env = env_of(kinds["Deployment"][0])
+    # Every Kafka and topic setting of the pods, with the same value or the same Secret reference.
+    shared = {n for n in deployment_env if n.startswith(("KAFKA_", "TOPIC_"))}
+    assert shared and {n: job_env.get(n) for n in shared} == {n: deployment_env[n] for n in shared}
+    assert "ANTHROPIC_API_KEY" not in job_env  # creating topics needs no API key
+    assert set(job_env) <= files.setting_names()
+    for name, entry in job_env.items():
+        if "value" in entry:
+            monkeypatch.setenv(name, entry["value"])
+    settings = load_settings(env_file=None)
+    expected = {"claude.prompts", "claude.deltas", "claude.completions", "claude.errors", "claude.batches"}
+    assert {spec.name for spec in topic_specs(settings, int(args[3]))} == expected
+    assert settings.kafka.bootstrap_servers == values()["config"]["KAFKA_BOOTSTRAP_SERVERS"]
+
+
+def test_rendered_chart_secret_exists_before_the_topics_job(render: Any) -> None:
+    """With secret.create the Secret is a pre-install hook of lower weight, so the Job can read it."""
+    kinds = render({"secret": {"create": True, "anthropicApiKey": "sk-ant-x"}})
+    secret, job = kinds["Secret"][0]["metadata"]["annotations"], kinds["Job"][0]["metadata"]["annotations"]
+    assert secret["helm.sh/hook"] == job["helm.sh/hook"]
+    assert int(secret["helm.sh/hook-weight"]) < int(job["helm.sh/hook-weight"])
+    env = {e["name"]: e for e in kinds["Job"][0]["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert (
+        env["KAFKA_SASL_PASSWORD"]["valueFrom"]["secretKeyRef"]["name"]
+        == kinds["Secret"][0]["metadata"]["name"]
+    )
+
+
+def test_topics_job_can_be_turned_off(render: Any) -> None:
+    """topicsJob.enabled=false renders no Job, and the chart's Secret is an ordinary release resource."""
+    kinds = render(
+        {"topicsJob": {"enabled": False}, "secret": {"create": True, "anthropicApiKey": "sk-ant-x"}}
+    )
+    assert "Job" not in kinds
+    assert "annotations" not in kinds["Secret"][0]["metadata"]

@@ -24,6 +24,17 @@ async def test_topics_create_is_idempotent(make_settings: Any) -> None:
     assert set(second.values()) == {"exists"}
 
 
+async def test_topics_create_reports_existing_topics_that_differ(make_settings: Any) -> None:
+    """Asking for more partitions than existing topics have names each topic and both counts."""
+    settings = make_settings()
+    await create_topics(settings)
+    again = await create_topics(settings, partitions=12)
+    topics = settings.topics
+    for name in (topics.prompts, *topics.outputs()):
+        assert again[name] == "exists with 3 partitions (asked 12)"
+    assert again[topics.batches] == "exists"  # one partition, compacted, as asked
+
+
 async def test_consumer_group_receives_keys_headers_and_commits(make_settings: Any) -> None:
     """Records produced with keys and headers arrive through a consumer group; commits are readable."""
     settings = make_settings()

@@ -17,7 +17,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from service.devbroker import EmbeddedBroker
-from service.kafka.topics import create_topics
+from service.kafka.topics import admin_client, create_topics, topic_specs
 from tests.integration.callback_helpers import CallbacksProcess
 from tests.kafkautil import Collector, Record, produce
 from tests.services import ServiceProcess, prompt
@@ -187,6 +187,31 @@ async def test_readyz_turns_503_while_the_broker_is_frozen(make_settings: Any, t
                 broker.resume()
             wait_until(lambda: readyz_is(200), 30, "readyz 200 after the broker is back")
             assert all("claude_kafka_ready 1.0" in p.get("/metrics")[1] for p in processes)
+
+
+async def test_readyz_names_a_missing_topic_until_it_is_created(make_settings: Any, tmp_path: Path) -> None:
+    """Without the errors topic /readyz is 503 naming it; once `topics create` runs it turns 200."""
+    settings = make_settings()
+    admin = admin_client(settings)
+    await admin.start()
+    try:
+        await admin.create_topics([s for s in topic_specs(settings) if s.name != settings.topics.errors])
+    finally:
+        await admin.close()
+    with ServiceProcess(settings, tmp_path / "service.log") as service:
+        reason = f"topic {settings.topics.errors} does not exist"
+
+        def readyz_reason() -> str | None:
+            try:
+                status, body = service.get("/readyz")
+            except OSError:
+                return None
+            return json.loads(body)["reason"] if status == 503 else "ok"
+
+        wait_until(lambda: (readyz_reason() or "").startswith(reason), 30, "readyz naming the topic")
+        assert "claude-kafka topics create" in (readyz_reason() or "")
+        await create_topics(settings)
+        service.wait_ready(within=30)
 
 
 async def test_api_key_never_appears_in_logs_metrics_or_events(

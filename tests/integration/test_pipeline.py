@@ -201,6 +201,7 @@ async def test_poison_records_go_to_the_errors_topic_with_their_bytes(
         (b"arr", b"[1, 2, 3]"),
         (b"schema", json.dumps({"custom_id": "bad id!", "params": {}}).encode()),
         (b"big", json.dumps({"custom_id": "big", "pad": "x" * 5000}).encode()),
+        (None, json.dumps({"custom_id": "bad-params", "params": {"model": "m", "max_tokens": "9"}}).encode()),
         prompt("wrong-model", model="claude-opus-4-1"),
         prompt("too-many-tokens", max_tokens=5000),
     ]
@@ -227,13 +228,21 @@ async def test_poison_records_go_to_the_errors_topic_with_their_bytes(
     expected_types = {
         b"bin": "invalid_encoding", b"txt": "invalid_json", b"arr": "invalid_prompt", b"schema": "invalid_prompt",
         b"big": "prompt_too_large", b"wrong-model": "model_not_allowed", b"too-many-tokens": "max_tokens_exceeded",
+        None: "invalid_prompt",
     }  # fmt: skip
+    # A record with a readable, valid custom_id gets it on its error event, and as the record key.
+    expected_ids = {b"big": "big", b"wrong-model": "wrong-model", b"too-many-tokens": "too-many-tokens",
+                    None: "bad-params"}  # fmt: skip
+    by_original = {r.json()["original"]: r for r in collector.on(topics.errors)}
     assert len(errors) == len(poison)
     for key, value in poison:
         original, encoding = original_text(value)
         match = [e for e in errors if (e["original"], e["original_encoding"]) == (original, encoding)]
         assert len(match) == 1, key
-        assert match[0]["error"]["type"] == expected_types[key or b""]
+        assert match[0]["error"]["type"] == expected_types[key]
+        assert match[0]["custom_id"] == expected_ids.get(key), key
+        record_key = by_original[original].key
+        assert record_key == (expected_ids[key].encode() if key in expected_ids else None), key
         assert match[0]["retryable"] is False
         assert match[0]["source"]["topic"] == topics.prompts
 
