@@ -94,13 +94,12 @@ class MessageAccumulator:
         elif kind == "signature_delta":
             if block_type == "thinking":
                 block["signature"] = delta["signature"]
-        elif kind == "citations_delta":
+        elif kind == "citations_delta" and block_type == "text":
             # A start may carry ``"citations": null`` (or omit the key): the first citation makes the list.
-            if block_type == "text":
-                if block.get("citations"):
-                    block["citations"].append(delta["citation"])
-                else:
-                    block["citations"] = [delta["citation"]]
+            if block.get("citations"):
+                block["citations"].append(delta["citation"])
+            else:
+                block["citations"] = [delta["citation"]]
         # Unknown delta types change nothing here (the SDK's fold ignores them too).
 
     def _require(self) -> dict[str, Any]:

@@ -34,7 +34,7 @@ CONTAINER = {"id": "container_011CPR5CNjB747bTd36fQLFk", "expires_at": "2026-12-
 
 
 def start(**message: Any) -> dict[str, Any]:
-    body = {
+    body: dict[str, Any] = {
         "id": "msg_01",
         "type": "message",
         "role": "assistant",
