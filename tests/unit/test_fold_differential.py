@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from anthropic.lib.streaming._messages import accumulate_event
 
+from service.emulator.features import NO_CACHE, NORMAL, Behaviour, CacheUsage
 from service.emulator.generate import plan_message
 from service.emulator.sse import stream_frames
 from service.pipeline.accumulate import MessageAccumulator
@@ -306,10 +307,12 @@ HAND: dict[str, list[dict[str, Any]]] = {
 }
 
 
-def emulated(**params: Any) -> list[dict[str, Any]]:
+def emulated(
+    behaviour: Behaviour = NORMAL, cache: CacheUsage = NO_CACHE, **params: Any
+) -> list[dict[str, Any]]:
     """The events of the emulator's stream for ``params`` (parsed from its SSE frames)."""
     body = {"model": MODEL, "max_tokens": 2048, "messages": [{"role": "user", "content": "hi"}], **params}
-    plan = plan_message(body, seed=3, tokens_per_delta=None)
+    plan = plan_message(body, seed=3, tokens_per_delta=None, behaviour=behaviour, cache=cache, now=1.8e9)
     events = []
     for data, _ in stream_frames(plan):
         line = next(x for x in data.decode().split("\n") if x.startswith("data: "))
@@ -321,6 +324,12 @@ WEATHER = {
     "name": "get_weather",
     "input_schema": {"type": "object", "properties": {"city": {"type": "string"}}},
 }
+SERVER = [
+    {"type": "web_search_20260209", "name": "web_search"},
+    {"type": "web_fetch_20260209", "name": "web_fetch"},
+    {"type": "code_execution_20260120", "name": "code_execution"},
+]
+ASK_ALL = [{"role": "user", "content": "web search, web fetch and code execution"}]
 EMULATED: dict[str, list[dict[str, Any]]] = {
     "emulator text": emulated(),
     "emulator text cut by max_tokens": emulated(max_tokens=5),
@@ -328,6 +337,18 @@ EMULATED: dict[str, list[dict[str, Any]]] = {
     "emulator tool use": emulated(
         tools=[WEATHER], messages=[{"role": "user", "content": "use get_weather for Paris"}]
     ),
+    "emulator server tools and container": emulated(tools=SERVER, messages=ASK_ALL),
+    "emulator server tool errors": emulated(
+        Behaviour(tool_error="unavailable"), tools=SERVER, messages=ASK_ALL
+    ),
+    "emulator pause_turn": emulated(Behaviour(pause_turns=1), tools=SERVER, messages=ASK_ALL),
+    "emulator refusal": emulated(Behaviour(refusal="bio")),
+    "emulator context window": emulated(Behaviour(context_window=20)),
+    "emulator structured output": emulated(
+        output_config={"format": {"type": "json_schema", "schema": WEATHER["input_schema"]}}
+    ),
+    "emulator adaptive thinking": emulated(thinking={"type": "adaptive"}),
+    "emulator cache usage": emulated(cache=CacheUsage(read=2000, write_5m=100, write_1h=1100)),
 }
 
 
