@@ -20,7 +20,7 @@ from anthropic.types import (
     WebSearchToolResultBlock,
 )
 
-from tests.emulator.conftest import MODEL
+MODEL = "claude-sonnet-5-5"  # the current default; its rules (no prefill, no forced tools) apply
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
