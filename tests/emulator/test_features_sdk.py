@@ -220,3 +220,20 @@ async def test_output_past_the_context_window_stops_there(aclient: anthropic.Asy
     message = await both(aclient, {FAULT: f"context_window={window}"}, messages=user("a long answer please"))
     assert message.stop_reason == "model_context_window_exceeded"
     assert message.usage.output_tokens == 5
+
+
+async def test_top_level_cache_control_caches_up_to_the_last_block(aclient: anthropic.AsyncAnthropic) -> None:
+    """Automatic caching (top-level cache_control) writes the whole prompt; a changed prefix misses."""
+    text = f"{uuid.uuid4()} " + "A long document paragraph. " * 300
+    body: dict[str, Any] = {
+        "model": MODEL,
+        "max_tokens": 16,
+        "cache_control": {"type": "ephemeral"},
+        "messages": user(text),
+    }
+    first = (await aclient.messages.create(**body)).usage
+    assert first.cache_creation_input_tokens and first.cache_read_input_tokens == 0
+    again = (await aclient.messages.create(**body)).usage
+    assert again.cache_read_input_tokens == first.cache_creation_input_tokens
+    changed = (await aclient.messages.create(**{**body, "messages": user("x" + text)})).usage
+    assert changed.cache_read_input_tokens == 0 and changed.cache_creation_input_tokens
