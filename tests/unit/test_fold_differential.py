@@ -9,6 +9,8 @@ from typing import Any
 
 import pytest
 from anthropic.lib.streaming._messages import accumulate_event
+from anthropic.types import Message, RawMessageStreamEvent
+from pydantic import TypeAdapter
 
 from service.emulator.features import NO_CACHE, NORMAL, Behaviour, CacheUsage
 from service.emulator.generate import plan_message
@@ -378,3 +380,12 @@ CASES = {**HAND, **EMULATED}
 def test_fold_equals_the_sdk_accumulator(events: list[dict[str, Any]]) -> None:
     """The pipeline's final Message equals the SDK's accumulated snapshot, as JSON."""
     assert json.loads(json.dumps(our_fold(events))) == sdk_fold(events)
+
+
+@pytest.mark.parametrize("events", list(EMULATED.values()), ids=list(EMULATED))
+def test_emulated_events_validate_against_the_sdk_types(events: list[dict[str, Any]]) -> None:
+    """Every event the emulator streams validates strictly as the SDK's RawMessageStreamEvent."""
+    adapter: TypeAdapter[Any] = TypeAdapter(RawMessageStreamEvent)
+    for event in events:
+        adapter.validate_python(event)
+    Message.model_validate(our_fold(events))
