@@ -150,14 +150,18 @@ class PromptRunner:
         first_token: float | None = None
         message: dict[str, Any] | None = None
         try:
+            # A turn still paused after the last continuation is delivered as it stands.
             for _ in range(self._pipeline.pause_turn_max_continuations + 1):
-                request = params if message is None else continuation_params(params, message["content"])
+                if message is not None:
+                    request = continuation_params(params, message["content"])
+                    await self._wait_for_rate_limit(request)  # a continuation is one more request
+                else:
+                    request = params
                 part, part_first_token = await self._stream_once(request, model, encoder, acks)
                 first_token = first_token or part_first_token
                 message = part if message is None else merge_messages(message, part)
                 if part.get("stop_reason") != PAUSE_TURN:
                     break
-                # A turn still paused after the last continuation is delivered as it stands.
         finally:
             self._metrics.deltas.inc(encoder.seq)  # a broken attempt's deltas were published too
         assert message is not None
