@@ -146,6 +146,9 @@ class PipelineSettings(_Section):
     retry_backoff_seconds: float = Field(0.5, ge=0, description="First backoff between attempts.")
     retry_backoff_max_seconds: float = Field(30.0, ge=0, description="Cap on the backoff between attempts.")
     delta_coalesce_ms: float = Field(0.0, ge=0, description="Merge adjacent deltas of a block; 0 = off.")
+    pause_turn_max_continuations: int = Field(
+        5, ge=0, le=100, description="Requests that continue a `pause_turn` answer; 0 = deliver it paused."
+    )
     rebalance_grace_seconds: float = Field(
         10.0, ge=0, description="On revocation, time in-flight prompts get to finish before cancel."
     )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import random
 import string
 from collections.abc import Iterable, Iterator
 from typing import Any, Protocol
@@ -64,6 +65,36 @@ def result_lines(
     for entry in entries:
         obj = result_object(entry, batch_id=batch_id, seed=seed, generate=generate)
         yield json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode() + b"\n"
+
+
+#: Results are shuffled within windows of this many, so the order differs while staying lazy.
+SHUFFLE_WINDOW = 64
+
+
+def out_of_order(
+    entries: Iterable[ResultEntry], *, batch_id: str, window: int = SHUFFLE_WINDOW
+) -> Iterator[ResultEntry]:
+    """``entries`` in an order other than submission order, the same on every download.
+
+    The real API does not keep submission order ("results ... may be in any order; use the
+    ``custom_id`` field to match results to requests",
+    https://platform.claude.com/docs/en/build-with-claude/batch-processing), so clients must match by
+    ``custom_id``. A seeded shuffle per window keeps memory bounded for 100,000-line files.
+    """
+    rng = random.Random(batch_id)
+    pending: list[ResultEntry] = []
+    for entry in entries:
+        pending.append(entry)
+        if len(pending) >= window:
+            rng.shuffle(pending)
+            yield from pending
+            pending = []
+    if len(pending) > 1:
+        # A short tail (or a small batch) is reversed at least, so it never keeps its order.
+        rng.shuffle(pending)
+        if [e.index for e in pending] == sorted(e.index for e in pending):
+            pending.reverse()
+    yield from pending
 
 
 def chunked(lines: Iterable[bytes], chunk_bytes: int = CHUNK_BYTES) -> Iterator[bytes]:

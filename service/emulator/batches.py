@@ -25,7 +25,7 @@ from typing import Any
 from aiohttp import web
 
 from service.emulator.batch_requests import BatchLimits, parse_create_body
-from service.emulator.batch_results import chunked, result_lines
+from service.emulator.batch_results import chunked, out_of_order, result_lines
 from service.emulator.batch_store import BatchStore, BatchTiming, BatchView, PlannedRequest
 from service.emulator.context import EmulatorContext
 from service.emulator.errors import ApiError, invalid_request
@@ -143,7 +143,8 @@ class _BatchRoutes:
                 tokens_per_delta=config.tokens_per_delta,
             )
 
-        chunks = chunked(result_lines(entries, batch_id=batch_id, seed=config.seed, generate=generate))
+        shuffled = out_of_order(entries, batch_id=batch_id)
+        chunks = chunked(result_lines(shuffled, batch_id=batch_id, seed=config.seed, generate=generate))
         response = web.StreamResponse(headers={"content-type": "application/binary"})
         await response.prepare(request)
         self.ctx.stats.count_batch("results_downloads")

@@ -32,6 +32,7 @@ from typing import Any
 from aiohttp import web
 
 from service.emulator.config import EmulatorConfig
+from service.emulator.features import PromptCache
 from service.emulator.stats import EmulatorStats
 
 _ID_ALPHABET = string.ascii_letters + string.digits
@@ -57,6 +58,7 @@ class EmulatorContext:
     def __init__(self, config: EmulatorConfig, *, clock: Clock | None = None) -> None:
         self.config = config
         self.stats = EmulatorStats(config.request_log_size)
+        self.cache = PromptCache()  # prompt caching: prefixes written by earlier requests
         self.clock = clock or Clock()
         self.rng = random.Random(config.seed)
         # Ids are not seeded: a seeded id stream would shift with every request and help nobody.

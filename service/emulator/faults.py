@@ -20,6 +20,10 @@ whitespace) or in the ``x-emulator-fault`` header (``emu:`` optional; the header
     emu:slow_ms=50                          delay before every content delta (instead of the tps pace)
     emu:shape=orphan_delta                  stream: an odd shape no real stream has (see ``SHAPES``), to
                                             test the service's crash barrier
+    emu:pause_turns=2                       server tools: pause the first 2 turns (``pause_turn``)
+    emu:refusal=cyber                       stop with ``refusal`` and stop_details (``none``: no category)
+    emu:tool_error=max_uses_exceeded        every server tool result is an error with that code
+    emu:context_window=500                  output past 500 context tokens: model_context_window_exceeded
     ...;times=2;key=job-7                   inject only on the first 2 requests carrying key ``job-7``,
                                             then behave normally (default key: the directive text)
 
@@ -37,12 +41,15 @@ from dataclasses import dataclass, replace
 
 from service.emulator.config import FaultRates
 from service.emulator.errors import TYPE_OF, ApiError, invalid_request
+from service.emulator.features import CONTEXT_WINDOW, Behaviour
 
 HEADER = "x-emulator-fault"
 _IN_TEXT = re.compile(r"emu:(\S+)")
-_INT_KEYS = frozenset({"status", "drop_after", "truncate_after", "sse_error_after", "times"})
+_INT_KEYS = frozenset(
+    {"status", "drop_after", "truncate_after", "sse_error_after", "times", "pause_turns", "context_window"}
+)
 _FLOAT_KEYS = frozenset({"retry_after", "retry_after_ms", "ttft_ms", "slow_ms"})
-_STR_KEYS = frozenset({"error", "message", "key", "should_retry", "code", "shape"})
+_STR_KEYS = frozenset({"error", "message", "key", "should_retry", "code", "shape", "refusal", "tool_error"})
 SHAPES = {
     # A content_block_delta for an index no content_block_start opened, right after message_start.
     # The SDK's own accumulator fails on it too (IndexError): it breaks a stream fold on purpose.
@@ -121,6 +128,17 @@ def parse_directive(text: str) -> Directive:
         known = ", ".join(SHAPES)
         raise invalid_request(f"emulator fault directive: unknown shape {values['shape']!r} (known: {known})")
     return Directive(text, values)
+
+
+def directive_behaviour(directive: Directive) -> Behaviour:
+    """What the API decides for the request (server-tool pauses, refusals, the context window)."""
+    v = directive.values
+    return Behaviour(
+        pause_turns=int(v.get("pause_turns", 0)),
+        refusal=str(v["refusal"]) if "refusal" in v else None,
+        context_window=int(v.get("context_window", CONTEXT_WINDOW)),
+        tool_error=str(v["tool_error"]) if "tool_error" in v else None,
+    )
 
 
 def directive_fault(directive: Directive, *, stream: bool, default_retry_after_s: float) -> Fault:

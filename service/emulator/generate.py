@@ -36,6 +36,8 @@ import string
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from service.emulator import features
+from service.emulator.features import NO_CACHE, NORMAL, Behaviour, CacheUsage
 from service.emulator.prose import cut_at_stop_sequence, group_tokens, prose_tokens
 from service.emulator.schema_sample import sample
 from service.emulator.tokens import count_input_tokens, text_tokens
@@ -43,7 +45,8 @@ from service.emulator.tokens import count_input_tokens, text_tokens
 _NON_SAMPLING_KEYS = frozenset({"stream", "metadata", "max_tokens", "stop_sequences"})
 _ID_ALPHABET = string.ascii_letters + string.digits
 
-BlockKind = Literal["text", "thinking", "tool_use"]
+#: ``result`` is a block sent whole at ``content_block_start`` (server tool results), no deltas.
+BlockKind = Literal["text", "thinking", "tool_use", "server_tool_use", "result"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,7 +59,7 @@ class BlockPlan:
     signature: str = ""  # thinking
     tool_id: str = ""  # tool_use
     tool_name: str = ""
-    tool_input: Any = None
+    tool_input: Any = None  # tool_use / server_tool_use: the input; result: the whole block
 
     @property
     def text(self) -> str:
@@ -67,7 +70,9 @@ class BlockPlan:
             return {"type": "text", "text": self.text}
         if self.kind == "thinking":
             return {"type": "thinking", "thinking": self.text, "signature": self.signature}
-        return {"type": "tool_use", "id": self.tool_id, "name": self.tool_name, "input": self.tool_input}
+        if self.kind == "result":
+            return dict(self.tool_input)
+        return {"type": self.kind, "id": self.tool_id, "name": self.tool_name, "input": self.tool_input}
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,16 +85,24 @@ class MessagePlan:
     input_tokens: int
     output_tokens: int
     usage_extra: dict[str, Any] = field(default_factory=dict)
+    cache: CacheUsage = NO_CACHE
+    stop_details: dict[str, Any] | None = None
+    container: dict[str, Any] | None = None
 
     def usage(self, output_tokens: int | None = None) -> dict[str, Any]:
         """Full ``Usage``; ``output_tokens`` overrides the total (the stream's start placeholder)."""
+        cache = self.cache
         return {
             "input_tokens": self.input_tokens,
-            "cache_creation_input_tokens": 0,
-            "cache_read_input_tokens": 0,
-            "cache_creation": {"ephemeral_5m_input_tokens": 0, "ephemeral_1h_input_tokens": 0},
+            "cache_creation_input_tokens": cache.write,
+            "cache_read_input_tokens": cache.read,
+            "cache_creation": {
+                "ephemeral_5m_input_tokens": cache.write_5m,
+                "ephemeral_1h_input_tokens": cache.write_1h,
+            },
             "output_tokens": self.output_tokens if output_tokens is None else output_tokens,
             "service_tier": "standard",
+            **self.usage_extra,
         }
 
     def to_message(self, *, content: bool = True) -> dict[str, Any]:
@@ -102,6 +115,8 @@ class MessagePlan:
             "content": [b.to_block() for b in self.blocks] if content else [],
             "stop_reason": self.stop_reason if content else None,
             "stop_sequence": self.stop_sequence if content else None,
+            "stop_details": self.stop_details if content else None,
+            "container": self.container if content else None,
             "usage": self.usage() if content else self.usage(output_tokens=1),
         }
 
@@ -134,17 +149,33 @@ def plan_message(
     output_tokens: int | None = None,
     tokens_per_delta: int | None = None,
     message_id: str | None = None,
+    behaviour: Behaviour = NORMAL,
+    cache: CacheUsage = NO_CACHE,
+    now: float = 0.0,
 ) -> MessagePlan:
-    """The answer to ``params`` as blocks of delta pieces, with stop reason and usage. Pure."""
+    """The answer to ``params`` as blocks of delta pieces, with stop reason and usage. Pure.
+
+    ``behaviour`` is what the API decides (directives), ``cache`` the prompt cache's verdict and
+    ``now`` the epoch time a code-execution container's expiry counts from.
+    """
     base = _content_key(params, seed, request_key)
-    budget = max(0, int(params.get("max_tokens", 0)))
+    input_tokens = count_input_tokens(params)
+    max_tokens = max(0, int(params.get("max_tokens", 0)))
+    # Output that would run past the context window stops there (stop_reason below).
+    budget = min(max_tokens, max(0, behaviour.context_window - input_tokens))
     blocks: list[BlockPlan] = []
     stop_reason = "end_turn"
     stop_sequence: str | None = None
+    stop_details: dict[str, Any] | None = None
+    usage_extra: dict[str, Any] = {}
+    container: dict[str, Any] | None = None
 
     thinking = params.get("thinking")
-    if isinstance(thinking, dict) and thinking.get("type") in ("enabled", "adaptive") and budget > 0:
+    thinking_type = thinking.get("type") if isinstance(thinking, dict) else None
+    if thinking_type in ("enabled", "adaptive") and budget > 0:
+        assert isinstance(thinking, dict)
         rng = random.Random(f"{base}:thinking")
+        # Adaptive thinking has no budget: the model decides (here at most 1024 tokens).
         wanted = min(int(thinking.get("budget_tokens", 1024)), rng.randint(30, 150))
         tokens = prose_tokens(rng, min(wanted, budget))
         pieces, counts = group_tokens(tokens, rng, tokens_per_delta)
@@ -154,15 +185,27 @@ def plan_message(
         if wanted > len(tokens):
             stop_reason = "max_tokens"
 
+    if stop_reason == "end_turn" and budget > 0 and behaviour.refusal is None:
+        budget, stop_reason, usage_extra, container = _server_calls(
+            params, base, blocks, budget, behaviour, tokens_per_delta, now
+        )
+
     tool_names = _tools_to_call(params, base) if stop_reason == "end_turn" else []
+    schema = features.json_schema(params)
     if stop_reason == "end_turn" and budget > 0:
         rng = random.Random(f"{base}:text")
-        if tool_names:
+        if behaviour.refusal is not None:
+            # A streaming classifier stops the answer a few words in.
+            tokens, tool_names = prose_tokens(rng, 6), []
+        elif schema is not None and not tool_names:
+            tokens = list(_json_pieces(features.structured_text(schema, rng), rng)[0][1:])
+        elif tool_names:
             tokens = _preamble(tool_names) if _choice_type(params) == "auto" else []
         else:
             tokens = prose_tokens(rng, output_tokens if output_tokens is not None else rng.randint(20, 300))
         if len(tokens) > budget:
-            tokens, stop_reason, tool_names = tokens[:budget], "max_tokens", []
+            cut_by = "max_tokens" if budget == max_tokens else "model_context_window_exceeded"
+            tokens, stop_reason, tool_names = tokens[:budget], cut_by, []
         stops = params.get("stop_sequences")
         if isinstance(stops, list) and stops:
             tokens, stop_sequence = cut_at_stop_sequence(tokens, [s for s in stops if isinstance(s, str)])
@@ -173,8 +216,15 @@ def plan_message(
             blocks.append(BlockPlan("text", tuple(pieces), tuple(counts)))
             # A token cut by a stop sequence was still generated, so it is still counted.
             budget -= sum(counts)
+        if behaviour.refusal is not None:
+            stop_reason, stop_details = "refusal", features.stop_details(behaviour.refusal)
     elif budget == 0 and stop_reason == "end_turn":
-        stop_reason, tool_names = "max_tokens", []
+        cut_by = (
+            "max_tokens"
+            if max_tokens == 0 or input_tokens < behaviour.context_window
+            else "model_context_window_exceeded"
+        )
+        stop_reason, tool_names = cut_by, []
 
     schemas = _tool_schemas(params)
     for name in tool_names:
@@ -200,9 +250,58 @@ def plan_message(
         blocks=tuple(blocks),
         stop_reason=stop_reason,
         stop_sequence=stop_sequence,
-        input_tokens=count_input_tokens(params),
+        input_tokens=max(0, input_tokens - cache.read - cache.write),
         output_tokens=sum(sum(b.piece_tokens) for b in blocks),
+        usage_extra=usage_extra,
+        cache=cache,
+        stop_details=stop_details,
+        container=container,
     )
+
+
+def _server_calls(
+    params: dict[str, Any],
+    base: str,
+    blocks: list[BlockPlan],
+    budget: int,
+    behaviour: Behaviour,
+    tokens_per_delta: int | None,
+    now: float,
+) -> tuple[int, str, dict[str, Any], dict[str, Any] | None]:
+    """Append the server tool calls of this turn to ``blocks``; see :mod:`service.emulator.features`.
+
+    Returns the remaining budget, the stop reason so far, usage extras and the container.
+    """
+    offered = features.server_tools(params)
+    if not offered:
+        return budget, "end_turn", {}, None
+    done = features.paused_calls(params)
+    text, has_tool_result = _last_user_turn(params)
+    if done < behaviour.pause_turns:
+        names, stop_reason = offered[:1], "pause_turn"  # one call per paused turn
+    elif done or has_tool_result:
+        return budget, "end_turn", {"server_tool_use": features.server_usage([])}, None
+    else:
+        # Named as ``web_search`` or "web search" in the user's words.
+        names = [n for n in offered if n in text.lower() or n.replace("_", " ") in text.lower()]
+        stop_reason = "end_turn"
+    for name in names:
+        rng = random.Random(f"{base}:server:{name}:{len(blocks)}")
+        tool_input = features.server_input(name, text)
+        pieces, counts = _json_pieces(json.dumps(tool_input), rng)
+        if sum(counts) > budget:
+            return budget, "max_tokens", {"server_tool_use": features.server_usage(names)}, None
+        tool_id = "srvtoolu_01" + "".join(rng.choice(_ID_ALPHABET) for _ in range(22))
+        blocks.append(
+            BlockPlan(
+                "server_tool_use", pieces, counts, tool_id=tool_id, tool_name=name, tool_input=tool_input
+            )
+        )
+        budget -= sum(counts)
+        result = features.server_result(name, tool_id, tool_input, rng, behaviour.tool_error)
+        blocks.append(BlockPlan("result", (), (), tool_input=result))
+    box = features.container(base, now) if "code_execution" in names else None
+    return budget, stop_reason, {"server_tool_use": features.server_usage(names)}, box
 
 
 def _content_key(params: dict[str, Any], seed: int, request_key: str | None) -> str:
@@ -228,7 +327,11 @@ def _tool_schemas(params: dict[str, Any]) -> dict[str, Any]:
     tools = params.get("tools")
     if not isinstance(tools, list):
         return {}
-    return {str(t["name"]): t.get("input_schema", {}) for t in tools if isinstance(t, dict) and "name" in t}
+    return {
+        str(t["name"]): t.get("input_schema", {})
+        for t in tools
+        if isinstance(t, dict) and "name" in t and not features.is_server_tool(t)
+    }
 
 
 def _tools_to_call(params: dict[str, Any], base: str) -> list[str]:

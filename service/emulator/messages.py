@@ -12,11 +12,13 @@ from service.emulator.faults import (
     NO_FAULT,
     Fault,
     FaultBook,
+    directive_behaviour,
     directive_fault,
     find_directive,
     parse_directive,
     rate_fault,
 )
+from service.emulator.features import NORMAL
 from service.emulator.generate import MessagePlan, plan_message
 from service.emulator.sse import odd_shape, stream_frames
 from service.emulator.stream import Pacing, write_stream
@@ -59,12 +61,16 @@ class _MessageRoutes:
         if fault.error is not None:
             raise fault.error
 
+        text = find_directive(request.headers.get(HEADER), user_id)
         plan = plan_message(
             params,
             seed=config.seed,
             output_tokens=config.output_tokens,
             tokens_per_delta=config.tokens_per_delta,
             message_id=self.ctx.new_id("msg"),
+            behaviour=directive_behaviour(parse_directive(text)) if text is not None else NORMAL,
+            cache=self.ctx.cache.use(params, self.ctx.clock.monotonic()),
+            now=self.ctx.clock.time(),
         )
         pacing = self._pacing(fault)
         if stream:

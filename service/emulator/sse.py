@@ -29,6 +29,7 @@ _DELTA_KIND = {
     "text": b',"delta":{"type":"text_delta","text":',
     "thinking": b',"delta":{"type":"thinking_delta","thinking":',
     "tool_use": b',"delta":{"type":"input_json_delta","partial_json":',
+    "server_tool_use": b',"delta":{"type":"input_json_delta","partial_json":',
 }
 _DELTA_TAIL = b"}}\n\n"
 
@@ -56,11 +57,14 @@ def stream_frames(plan: MessagePlan) -> list[tuple[bytes, int]]:
         frames.extend(_block_frames(index, block))
     usage = plan.usage()
     del usage["cache_creation"], usage["service_tier"]  # MessageDeltaUsage has neither field
-    delta = {
-        "type": "message_delta",
-        "delta": {"stop_reason": plan.stop_reason, "stop_sequence": plan.stop_sequence},
-        "usage": usage,
+    body: dict[str, Any] = {
+        "stop_reason": plan.stop_reason,
+        "stop_sequence": plan.stop_sequence,
+        "stop_details": plan.stop_details,
     }
+    if plan.container is not None:
+        body["container"] = plan.container
+    delta = {"type": "message_delta", "delta": body, "usage": usage}
     frames.append((frame("message_delta", delta), 0))
     frames.append((MESSAGE_STOP, 0))
     return frames
@@ -80,8 +84,10 @@ def _block_frames(index: int, block: BlockPlan) -> list[tuple[bytes, int]]:
         skeleton = {"type": "text", "text": ""}
     elif block.kind == "thinking":
         skeleton = {"type": "thinking", "thinking": "", "signature": ""}
+    elif block.kind == "result":
+        skeleton = block.to_block()  # sent whole: result blocks have no deltas
     else:
-        skeleton = {"type": "tool_use", "id": block.tool_id, "name": block.tool_name, "input": {}}
+        skeleton = {"type": block.kind, "id": block.tool_id, "name": block.tool_name, "input": {}}
     out = [
         (
             frame(
@@ -91,7 +97,7 @@ def _block_frames(index: int, block: BlockPlan) -> list[tuple[bytes, int]]:
             0,
         )
     ]
-    head = _DELTA_HEAD + str(index).encode() + _DELTA_KIND[block.kind]
+    head = _DELTA_HEAD + str(index).encode() + _DELTA_KIND.get(block.kind, b"")
     for piece, tokens in zip(block.pieces, block.piece_tokens, strict=True):
         # A zero-token piece (the leading "" of tool JSON) still paces like one token.
         out.append((head + _json_str(piece) + _DELTA_TAIL, max(tokens, 1)))

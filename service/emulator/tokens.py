@@ -22,12 +22,12 @@ def text_tokens(text: str) -> int:
 
 def count_input_tokens(params: dict[str, Any]) -> int:
     """Estimated input tokens of a (validated) messages or count_tokens body."""
-    total = _BASE + _content_tokens(params.get("system"))
+    total = _BASE + content_tokens(params.get("system"))
     messages = params.get("messages")
     if isinstance(messages, list):
         for message in messages:
             if isinstance(message, dict):
-                total += _PER_MESSAGE + _content_tokens(message.get("content"))
+                total += _PER_MESSAGE + content_tokens(message.get("content"))
     tools = params.get("tools")
     if isinstance(tools, list) and tools:
         total += _TOOLS_PREAMBLE
@@ -36,7 +36,7 @@ def count_input_tokens(params: dict[str, Any]) -> int:
     return total
 
 
-def _content_tokens(content: Any) -> int:
+def content_tokens(content: Any) -> int:
     if content is None:
         return 0
     if isinstance(content, str):
@@ -48,7 +48,7 @@ def _content_tokens(content: Any) -> int:
 
 def _block_tokens(block: Any) -> int:
     if not isinstance(block, dict):
-        return _content_tokens(block)
+        return content_tokens(block)
     kind = block.get("type")
     if kind == "text":
         return text_tokens(str(block.get("text", "")))
@@ -59,7 +59,7 @@ def _block_tokens(block: Any) -> int:
             json.dumps(block.get("input", {}), sort_keys=True, separators=(",", ":"))
         )
     if kind == "tool_result":
-        return 4 + _content_tokens(block.get("content"))
+        return 4 + content_tokens(block.get("content"))
     if kind == "thinking":
         return text_tokens(str(block.get("thinking", "")))
     return text_tokens(json.dumps(block, sort_keys=True, default=str))

@@ -1,6 +1,9 @@
 """Run one prompt through its attempts until one final event is acknowledged by the broker.
 
 Per attempt: every SSE event (but ``ping``) becomes a DeltaEvent in order, then one CompletionEvent.
+An answer paused with ``pause_turn`` is continued (up to ``PAUSE_TURN_MAX_CONTINUATIONS`` more
+requests, see ``continuation.py``) within the same attempt: the deltas of every request follow each
+other with one gap-free ``seq``, and the CompletionEvent carries the merged answer.
 A stream that breaks is requested again as a new attempt (responses are not resumable); a request the
 API refuses becomes an ErrorEvent at once; attempts exhausted becomes an ErrorEvent with
 ``retryable: true``. ``run`` returns only when the final event and every delta are acknowledged,
@@ -28,6 +31,7 @@ from service.pipeline.accumulate import MessageAccumulator
 from service.pipeline.backoff import attempt_delay
 from service.pipeline.claude import Claude
 from service.pipeline.coalesce import Coalescer
+from service.pipeline.continuation import PAUSE_TURN, continuation_params, merge_messages
 from service.pipeline.deltas import DeltaEncoder
 from service.pipeline.outputs import Acks, Outputs
 from service.pipeline.pricing import PriceTable
@@ -137,21 +141,52 @@ class PromptRunner:
         encoder = DeltaEncoder(
             prompt.custom_id, job.generation, attempt, prompt.attributes, self._source, job.traceparent
         )
+        acks = Acks()
+        started_wall = time.time()
+        started = time.monotonic()
+        queued_ms = max(0.0, started_wall * 1000.0 - job.timestamp_ms)
+        if attempt == 1:  # a retry's wait includes earlier attempts: not queueing
+            self._metrics.queue_wait.labels("stream").observe(queued_ms / 1000.0)
+        first_token: float | None = None
+        message: dict[str, Any] | None = None
+        try:
+            # A turn still paused after the last continuation is delivered as it stands.
+            for _ in range(self._pipeline.pause_turn_max_continuations + 1):
+                if message is not None:
+                    request = continuation_params(params, message["content"])
+                    await self._wait_for_rate_limit(request)  # a continuation is one more request
+                else:
+                    request = params
+                part, part_first_token = await self._stream_once(request, model, encoder, acks)
+                first_token = first_token or part_first_token
+                message = part if message is None else merge_messages(message, part)
+                if part.get("stop_reason") != PAUSE_TURN:
+                    break
+        finally:
+            self._metrics.deltas.inc(encoder.seq)  # a broken attempt's deltas were published too
+        assert message is not None
+        finished = time.monotonic()
+        timings = Timings(
+            queued_ms=round(queued_ms, 3),
+            ttft_ms=round((first_token - started) * 1000.0, 3) if first_token else None,
+            duration_ms=round((finished - started) * 1000.0, 3),
+        )
+        self._observe_stream(model, message, started, first_token, finished)
+        return message, timings, acks.pending
+
+    async def _stream_once(
+        self, params: dict[str, Any], model: str, encoder: DeltaEncoder, acks: Acks
+    ) -> tuple[dict[str, Any], float | None]:
+        """One API request: its events published as deltas; returns its Message and first-token time."""
         accumulator = MessageAccumulator()
         coalescer = (
             Coalescer(self._pipeline.delta_coalesce_ms / 1000.0) if self._pipeline.delta_coalesce_ms else None
         )
-        acks = Acks()
         send = self._outputs.send
         topic = self._topics.deltas
         key = encoder.key
         sse_event = self._metrics.sse_event
-        started_wall = time.time()
-        started = time.monotonic()
         first_token: float | None = None
-        queued_ms = max(0.0, started_wall * 1000.0 - job.timestamp_ms)
-        if attempt == 1:  # a retry's wait includes earlier attempts: not queueing
-            self._metrics.queue_wait.labels("stream").observe(queued_ms / 1000.0)
         try:
             stream = self._claude.stream(params)
             async with contextlib.aclosing(stream):
@@ -177,17 +212,8 @@ class PromptRunner:
         except ClaudeError as exc:
             self._metrics.api_requests.labels(model, exc.type).inc()
             raise
-        finally:
-            self._metrics.deltas.inc(encoder.seq)  # a broken attempt's deltas were published too
-        finished = time.monotonic()
         self._metrics.api_requests.labels(model, "ok").inc()
-        timings = Timings(
-            queued_ms=round(queued_ms, 3),
-            ttft_ms=round((first_token - started) * 1000.0, 3) if first_token else None,
-            duration_ms=round((finished - started) * 1000.0, 3),
-        )
-        self._observe_stream(model, message, started, first_token, finished)
-        return message, timings, acks.pending
+        return message, first_token
 
     def _observe_stream(
         self, model: str, message: dict[str, Any], started: float, first_token: float | None, finished: float

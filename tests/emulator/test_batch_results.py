@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from anthropic.types.messages import MessageBatchIndividualResponse
 
-from service.emulator.batch_results import chunked, request_id, result_lines, result_object
+from service.emulator.batch_results import chunked, out_of_order, request_id, result_lines, result_object
 from service.emulator.batch_store import ResultEntry
 from service.emulator.generate import generate_message
 
@@ -115,3 +115,14 @@ def test_lines_are_single_json_objects_without_blank_lines():
     lines = body.split(b"\n")
     assert lines[-1] == b""
     assert [json.loads(line)["custom_id"] for line in lines[:-1]] == ["a", "b", "c"]
+
+
+@pytest.mark.parametrize("count", [2, 3, 63, 64, 65, 200])
+def test_results_come_out_of_submission_order(count: int) -> None:
+    """Every entry once, in an order other than submission order, the same on every download."""
+    entries = [ResultEntry(i, f"req-{i}", "succeeded", b"{}") for i in range(count)]
+    first = [e.index for e in out_of_order(iter(entries), batch_id="msgbatch_1")]
+    again = [e.index for e in out_of_order(iter(entries), batch_id="msgbatch_1")]
+    assert sorted(first) == list(range(count))
+    assert first != list(range(count))
+    assert first == again
