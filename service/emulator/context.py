@@ -33,6 +33,7 @@ from aiohttp import web
 
 from service.emulator.config import EmulatorConfig
 from service.emulator.features import PromptCache
+from service.emulator.outage import Outage
 from service.emulator.stats import EmulatorStats
 
 _ID_ALPHABET = string.ascii_letters + string.digits
@@ -61,6 +62,7 @@ class EmulatorContext:
         self.cache = PromptCache()  # prompt caching: prefixes written by earlier requests
         self.clock = clock or Clock()
         self.rng = random.Random(config.seed)
+        self.outage = Outage()  # an organisation-wide failure switched on at run time (outage.py)
         # Ids are not seeded: a seeded id stream would shift with every request and help nobody.
         self._id_rng = random.SystemRandom()
         self._tasks: set[asyncio.Task[Any]] = set()
