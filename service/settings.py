@@ -166,8 +166,11 @@ class PipelineSettings(_Section):
         0.5, gt=0, le=1, description="Share of recent attempts answered 529 that opens the circuit."
     )
     circuit_overload_window_seconds: float = Field(30.0, gt=0, description="The 529 share's time window.")
+    circuit_overload_attempts: int = Field(
+        20, ge=1, description="The 529 share is over at most this many latest attempts (in the window)."
+    )
     circuit_overload_min_attempts: int = Field(
-        20, ge=1, description="Attempts in the window before the 529 share counts."
+        10, ge=1, description="Attempts in the window before the 529 share counts."
     )
     service_instance: str = Field(default_factory=socket.gethostname, description="ce_source suffix.")
     prices_file: Path | None = Field(

@@ -63,9 +63,10 @@ class State(Enum):
 class Policy:
     backoff: float = 1.0  # first wait before the probe
     backoff_max: float = 60.0
-    overload_share: float = 0.5  # open when at least this share of recent attempts got 529 ...
-    overload_window: float = 30.0  # ... within this many seconds ...
-    overload_min_attempts: int = 20  # ... over at least this many attempts
+    overload_share: float = 0.5  # open when at least this share of the recent attempts got 529 ...
+    overload_window: float = 30.0  # ... recent = the last ``overload_attempts`` within this many seconds
+    overload_attempts: int = 20  # (a count too, so a busy minute of successes cannot dilute a storm)
+    overload_min_attempts: int = 10  # ... and only once at least this many are known
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,7 +84,9 @@ class Breaker:
         self.reason: str | None = None
         self.backoff = policy.backoff
         self.probe_at = 0.0  # open: the next probe may start at this time
-        self._recent: deque[tuple[float, bool]] = deque()  # (when, overloaded) per attempt outcome
+        self._recent: deque[tuple[float, bool]] = deque(
+            maxlen=policy.overload_attempts
+        )  # (when, overloaded) per attempt outcome
         self._probing = False  # a probe was let through and has not failed yet
 
     @property

@@ -68,6 +68,7 @@ class StreamingPipeline:
                 backoff_max=pipeline.circuit_backoff_max_seconds,
                 overload_share=pipeline.circuit_overload_share,
                 overload_window=pipeline.circuit_overload_window_seconds,
+                overload_attempts=pipeline.circuit_overload_attempts,
                 overload_min_attempts=pipeline.circuit_overload_min_attempts,
             ),
             metrics.circuit_open,

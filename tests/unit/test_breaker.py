@@ -109,6 +109,7 @@ def test_a_probe_that_never_reports_lets_another_through_a_backoff_later() -> No
         ([True, False, False, False, True], False),  # 2 of 5
         ([False] * 10 + [True] * 9, False),  # 9 of 19
         ([False] * 10 + [True] * 10, True),
+        ([False] * 40 + [True] * 10, True),  # only the last 20 attempts count: old successes do not dilute
     ],
 )
 def test_a_sustained_share_of_overloads_opens_it(outcomes: list[bool], opens: bool) -> None:
