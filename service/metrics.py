@@ -133,6 +133,11 @@ class Metrics:
         self.rate_limit_waits = counter(
             "rate_limit_waits_total", "Requests held by a rate limit.", ("reason",)
         )
+        self.rate_limit_remaining = gauge(
+            "rate_limit_remaining",
+            "The organisation's headroom the API last reported, by kind (requests, input-tokens, ...).",
+            ("kind",),
+        )
         self.rate_limit_wait_seconds = counter("rate_limit_wait_seconds_total", "Time requests were held.")
         self.sse_events = counter("sse_events_total", "SSE events received, by type.", ("type",))
         self.deltas = counter("delta_events_total", "Delta events published.")

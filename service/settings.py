@@ -157,6 +157,9 @@ class PipelineSettings(_Section):
     )
     rate_limit_rpm: int = Field(0, ge=0, description="Client-side requests/minute; 0 = off.")
     rate_limit_tpm: int = Field(0, ge=0, description="Client-side tokens/minute; 0 = off.")
+    rate_limit_from_headers: bool = Field(
+        True, description="Wait when the API's anthropic-ratelimit-* headroom is below a prompt's need."
+    )
     circuit_breaker: bool = Field(
         True, description="Hold new prompts while the organisation cannot be served (401, spend limit, ...)."
     )

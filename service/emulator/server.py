@@ -28,7 +28,15 @@ from service.emulator.messages import add_message_routes
 from service.emulator.models import add_model_routes
 from service.emulator.outage import add_outage_routes
 from service.emulator.stats import EmulatorStats, RequestLogEntry
-from service.emulator.wire import FAULT, REQUEST_ID, STREAM, USER_ID, CommonHeaders, error_response
+from service.emulator.wire import (
+    FAULT,
+    RATE_HEADERS,
+    REQUEST_ID,
+    STREAM,
+    USER_ID,
+    CommonHeaders,
+    error_response,
+)
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +57,7 @@ def build_app(ctx: EmulatorContext) -> web.Application:
         # on_response_prepare also covers streamed responses, whose headers leave before the
         # handler returns, so this is the one place every response passes through.
         response.headers.update(headers.get())
+        response.headers.update(request.get(RATE_HEADERS) or {})  # the org limit's, when enforced
         response.headers["request-id"] = request.get(REQUEST_ID) or ctx.new_id("req")
 
     app.on_response_prepare.append(add_common_headers)

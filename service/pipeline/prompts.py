@@ -248,10 +248,16 @@ class PromptRunner:
                 )
 
     async def _wait_for_rate_limit(self, params: dict[str, Any]) -> None:
-        estimate = 0
-        if self._gate.tokens is not None:
-            # A rough token estimate (4 bytes a token) plus the output budget: what a TPM limit counts.
-            estimate = len(json.dumps(params.get("messages", ""))) // 4 + int(params.get("max_tokens", 0))
+        # A rough input estimate (4 bytes a token); the output budget counts too against a TPM limit.
+        input_estimate = len(json.dumps(params.get("messages", ""))) // 4
+        if self._pipeline.rate_limit_from_headers:
+            # The organisation's headroom: re-checked after each wait, since other prompts and other
+            # replicas spend it meanwhile.
+            while (wait := self._gate.server.reserve(input_estimate, time.time())) > 0:
+                self._metrics.rate_limit_waits.labels("headroom").inc()
+                self._metrics.rate_limit_wait_seconds.inc(wait)
+                await asyncio.sleep(wait)
+        estimate = input_estimate + int(params.get("max_tokens", 0)) if self._gate.tokens is not None else 0
         wait = self._gate.reserve(estimate, time.monotonic())
         if wait > 0:
             self._metrics.rate_limit_waits.labels("client").inc()

@@ -13,7 +13,7 @@ import contextlib
 import functools
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
 
 from schemas import Mode, SourceRecord
@@ -25,6 +25,7 @@ from service.pipeline import events
 from service.pipeline.breaker import Policy
 from service.pipeline.circuit import Circuit
 from service.pipeline.claude import Claude
+from service.pipeline.headroom import read_headroom
 from service.pipeline.inputs import InputRecord, Partition
 from service.pipeline.intake import Rejection, decode_prompt
 from service.pipeline.outputs import Outputs
@@ -206,8 +207,13 @@ class StreamingPipeline:
                 self._metrics.lag.remove(topic, str(partition))
 
     # -- observability hooks -------------------------------------------------------------------------
-    def _on_api_response(self, status: int, retry_after: float | None) -> None:
+    def _on_api_response(self, status: int, retry_after: float | None, headers: Mapping[str, str]) -> None:
         self._metrics.http_responses.labels(str(status)).inc()
+        headroom = read_headroom(headers)
+        for kind, value in headroom.items():
+            self._metrics.rate_limit_remaining.labels(kind).set(value.remaining)
+        if self._settings.pipeline.rate_limit_from_headers:
+            self.gate.server.observe(headroom)
         if status == 429 and retry_after:
             self.gate.pause(retry_after, time.monotonic())
             self._metrics.rate_limit_waits.labels("server").inc()
