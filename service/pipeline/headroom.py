@@ -41,36 +41,55 @@ def read_headroom(headers: Mapping[str, str]) -> dict[str, Headroom]:
 
 class ServerLimits:
     """The latest headroom per kind, spent down locally by each request this process starts until the
-    next response says otherwise (so one stale answer does not let every waiting prompt through)."""
+    next response says otherwise, and *paced*: the requests left are spread evenly until the reset.
+
+    Pacing is what lets replicas share without talking: each sees the same falling ``remaining`` and
+    slows down as it falls, whereas spending it at once would let every replica spend all of it (the
+    burst right after a reset, when every waiting prompt wakes together, is the worst case)."""
 
     def __init__(self) -> None:
         self.latest: dict[str, Headroom] = {}
         self._left: dict[str, int] = {}
+        self._next_request = 0.0
+        self._last_request = 0.0
 
     def observe(self, headroom: Mapping[str, Headroom]) -> None:
         for kind, value in headroom.items():
             self.latest[kind] = value
             self._left[kind] = value.remaining
+        requests = headroom.get("requests")
+        if requests is not None and self._last_request:  # re-pace from the last start with what is left
+            spread = (requests.reset - self._last_request) / max(1, requests.remaining)
+            self._next_request = self._last_request + max(0.0, spread)
 
     def reserve(self, estimated_tokens: int, wall: float) -> float:
-        """Seconds to wait before a request needing ``estimated_tokens`` input tokens; 0 means go, and
-        the request is counted against what is left."""
+        """Seconds to wait before a request needing ``estimated_tokens`` input tokens (ask again after
+        waiting); 0 means go, and the request is counted against what is left."""
         # Output tokens are unknown before the answer, so only these two are held back on.
         need = {"requests": 1, "input-tokens": estimated_tokens}
         wait = 0.0
         for kind, amount in need.items():
-            value = self.latest.get(kind)
-            if value is None:
-                continue
-            if wall >= value.reset:
-                # The window reset since that answer: assume it is full until a response says more
-                # (a second at most: then the assumption is renewed).
-                value = Headroom(kind, value.limit, value.limit, wall + STALE_RECHECK_SECONDS)
-                self.latest[kind], self._left[kind] = value, value.limit
-            if self._left[kind] < amount:
+            value = self._current(kind, wall)
+            if value is not None and self._left[kind] < amount:
                 wait = max(wait, value.reset - wall)
-        if wait == 0:
-            for kind, amount in need.items():
-                if kind in self._left:
-                    self._left[kind] -= amount
-        return wait
+        requests = self._current("requests", wall)
+        if wait == 0 and requests is not None:
+            wait = max(0.0, self._next_request - wall)
+        if wait > 0:
+            return wait
+        if requests is not None:
+            self._last_request = wall
+            self._next_request = wall + (requests.reset - wall) / max(1, self._left["requests"])
+        for kind, amount in need.items():
+            if kind in self._left:
+                self._left[kind] -= amount
+        return 0.0
+
+    def _current(self, kind: str, wall: float) -> Headroom | None:
+        value = self.latest.get(kind)
+        if value is not None and wall >= value.reset:
+            # The window reset since that answer: assume it is full until a response says more (for a
+            # second at most: then the assumption is renewed).
+            value = Headroom(kind, value.limit, value.limit, wall + STALE_RECHECK_SECONDS)
+            self.latest[kind], self._left[kind] = value, value.limit
+        return value
