@@ -88,8 +88,10 @@ class ServerLimits:
     def _current(self, kind: str, wall: float) -> Headroom | None:
         value = self.latest.get(kind)
         if value is not None and wall >= value.reset:
-            # The window reset since that answer: assume it is full until a response says more (for a
-            # second at most: then the assumption is renewed).
-            value = Headroom(kind, value.limit, value.limit, wall + STALE_RECHECK_SECONDS)
-            self.latest[kind], self._left[kind] = value, value.limit
+            # The window reset since that answer. Other replicas wake at the same reset, so assuming
+            # it full would let each spend all of it: send one request, whose answer tells what is
+            # really left (``observe`` re-paces), and renew the assumption a second later.
+            left = 1 if kind == "requests" else value.limit
+            value = Headroom(kind, value.limit, left, wall + STALE_RECHECK_SECONDS)
+            self.latest[kind], self._left[kind] = value, left
         return value

@@ -41,7 +41,8 @@ async def _run(
     settings = make_settings(
         kafka={"group_id": f"{name}-group"},
         topics={kind: f"{name}.{kind}" for kind in ("prompts", "deltas", "completions", "errors", "batches")},
-        anthropic={"base_url": api.base_url, "max_retries": 2},
+        # No SDK retries: every request, a retried one too, passes the pipeline's rate gate.
+        anthropic={"base_url": api.base_url, "max_retries": 0},
         pipeline={"max_in_flight": 16, "max_attempts": 20, "retry_backoff_seconds": 0.05,
                   "retry_backoff_max_seconds": 0.5, "rate_limit_from_headers": headers},
     )  # fmt: skip
@@ -64,6 +65,8 @@ async def _run(
     assert all(n > 0 for n in served), "both instances took part"
     if headers:
         remaining = [by_label(metrics(s), "claude_kafka_rate_limit_remaining", "kind") for s in instances]
+        waits = [by_label(metrics(s), "claude_kafka_rate_limit_waits_total", "reason") for s in instances]
+        assert all(w.get("headroom", 0) > 0 for w in waits)  # both held prompts back on the headroom
         # The gauge follows the org limit's header (the emulator's other kinds are generous constants).
         assert all(r.get("requests", 0) <= LIMIT for r in remaining)
     assert not result.lost and result.duplicates == 0 and result.completed == BACKLOG
