@@ -124,11 +124,19 @@ class Metrics:
             "kafka_commit_latency_seconds", "Offset commit calls.", (), KAFKA_BUCKETS
         )
         self.ready = gauge("ready", "1 while /readyz answers 200 (group joined, cluster answering), else 0.")
+        self.circuit_open = gauge(
+            "circuit_open", "1 while the circuit is open for this reason (no new prompt starts).", ("reason",)
+        )
         self.in_flight = gauge("in_flight_prompts", "Prompts being processed now.")
         self.max_in_flight = gauge("max_in_flight_prompts", "The MAX_IN_FLIGHT limit.")
         self.paused_partitions = gauge("paused_partitions", "Assigned partitions paused for back-pressure.")
         self.rate_limit_waits = counter(
             "rate_limit_waits_total", "Requests held by a rate limit.", ("reason",)
+        )
+        self.rate_limit_remaining = gauge(
+            "rate_limit_remaining",
+            "The organisation's headroom the API last reported, by kind (requests, input-tokens, ...).",
+            ("kind",),
         )
         self.rate_limit_wait_seconds = counter("rate_limit_wait_seconds_total", "Time requests were held.")
         self.sse_events = counter("sse_events_total", "SSE events received, by type.", ("type",))

@@ -157,6 +157,24 @@ class PipelineSettings(_Section):
     )
     rate_limit_rpm: int = Field(0, ge=0, description="Client-side requests/minute; 0 = off.")
     rate_limit_tpm: int = Field(0, ge=0, description="Client-side tokens/minute; 0 = off.")
+    rate_limit_from_headers: bool = Field(
+        True, description="Wait when the API's anthropic-ratelimit-* headroom is below a prompt's need."
+    )
+    circuit_breaker: bool = Field(
+        True, description="Hold new prompts while the organisation cannot be served (401, spend limit, ...)."
+    )
+    circuit_backoff_seconds: float = Field(1.0, gt=0, description="First wait before the circuit's probe.")
+    circuit_backoff_max_seconds: float = Field(60.0, gt=0, description="Cap on the wait between probes.")
+    circuit_overload_share: float = Field(
+        0.5, gt=0, le=1, description="Share of recent attempts answered 529 that opens the circuit."
+    )
+    circuit_overload_window_seconds: float = Field(30.0, gt=0, description="The 529 share's time window.")
+    circuit_overload_attempts: int = Field(
+        20, ge=1, description="The 529 share is over at most this many latest attempts (in the window)."
+    )
+    circuit_overload_min_attempts: int = Field(
+        10, ge=1, description="Attempts in the window before the 529 share counts."
+    )
     service_instance: str = Field(default_factory=socket.gethostname, description="ce_source suffix.")
     prices_file: Path | None = Field(
         None, description="JSON price rows merged over the shipped prices (same format as prices.json)."

@@ -45,6 +45,7 @@ from service.kafka.committed import committed_positions
 from service.metrics import Metrics
 from service.pipeline import events
 from service.pipeline.backoff import attempt_delay
+from service.pipeline.breaker import OVERLOAD, organisation_failure
 from service.pipeline.outputs import Outputs
 from service.pipeline.pricing import PriceTable
 from service.settings import Settings, secret_values
@@ -212,6 +213,10 @@ class BatchCoordinator:
                 status = await self.api.create([i.entry for i in items])
                 break
             except ClaudeFatal as exc:
+                if self._organisation_failure(exc):
+                    failures += 1
+                    await asyncio.sleep(self._held(exc, failures, len(items)))
+                    continue
                 index = blame(exc.message)
                 if index is not None and index < len(items) and len(items) > 1:
                     await self._refuse(items.pop(index), exc)  # the rest go again without it
@@ -221,6 +226,9 @@ class BatchCoordinator:
                 return
             except ClaudeError as exc:
                 failures += 1
+                if self._organisation_failure(exc):
+                    await asyncio.sleep(self._held(exc, failures, len(items)))
+                    continue
                 delay = attempt_delay(failures, *CREATE_BACKOFF, exc.retry_after)
                 self._metrics.retries.labels(f"batch_{exc.type}").inc()
                 log.warning(
@@ -229,6 +237,25 @@ class BatchCoordinator:
                 )
                 await asyncio.sleep(delay)
         await self._record(status, items)
+
+    def _organisation_failure(self, exc: ClaudeError) -> bool:
+        """A create refused for the whole organisation (revoked key, spend limit, ...; see
+        ``pipeline/breaker.py``): the waiting prompts are held and the create retried, never
+        dead-lettered. Overload keeps the ordinary retry path (it is retryable already)."""
+        reason = organisation_failure(exc)
+        return self._settings.pipeline.circuit_breaker and reason is not None and reason != OVERLOAD
+
+    def _held(self, exc: ClaudeError, failures: int, requests: int) -> float:
+        pipeline = self._settings.pipeline
+        delay = attempt_delay(
+            failures, pipeline.circuit_backoff_seconds, pipeline.circuit_backoff_max_seconds
+        )
+        self._metrics.retries.labels(f"batch_{exc.type}").inc()
+        log.warning(
+            "batch create refused for the organisation; prompts held, retrying",
+            extra={"requests": requests, "reason": organisation_failure(exc), "delay": delay},
+        )
+        return delay
 
     async def _record(self, status: BatchStatus, items: list[Waiting]) -> None:
         entries = [i.entry for i in items]

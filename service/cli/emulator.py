@@ -60,6 +60,19 @@ def _parse_fault_rates(values: tuple[str, ...]) -> dict[str, float]:
 @click.option("--models", default=None, help="Comma-separated model allow-list; '*' accepts any model.")
 @click.option("--public-url", default=None, help="Base URL clients reach us at (for batch results_url).")
 @click.option("--no-auth", is_flag=True, help="Accept requests without x-api-key or Authorization.")
+@click.option(
+    "--org-requests-limit",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Requests per --org-limit-window-s for all clients together (anthropic-ratelimit-* headers, 429).",
+)
+@click.option(
+    "--org-limit-window-s",
+    type=click.FloatRange(min=0.01),
+    default=60.0,
+    show_default=True,
+    help="Window of the organisation limit.",
+)
 def emulator(
     *,
     host: str,
@@ -74,6 +87,8 @@ def emulator(
     models: str | None,
     public_url: str | None,
     no_auth: bool,
+    org_requests_limit: int | None,
+    org_limit_window_s: float,
 ) -> None:
     """Run the Anthropic API emulator (Messages, Models, Batches) until Ctrl-C or SIGTERM.
 
@@ -103,6 +118,8 @@ def emulator(
         models=allow,
         public_base_url=public_url,
         require_auth=not no_auth,
+        org_requests_limit=org_requests_limit,
+        org_limit_window_s=org_limit_window_s,
     )
 
     def announce(emu: Emulator) -> None:

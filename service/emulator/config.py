@@ -78,6 +78,10 @@ class EmulatorConfig:
     public_base_url: str | None = None
     request_log_size: int = 10_000
     require_auth: bool = True
+    # An organisation limit shared by every client (orglimit.py); None = not enforced.
+    org_requests_limit: int | None = None
+    org_input_tokens_limit: int | None = None
+    org_limit_window_s: float = 60.0
 
     def accepts_model(self, model: str) -> bool:
         return not is_retired(model) and (not self.models or model in self.models)

@@ -33,6 +33,8 @@ from aiohttp import web
 
 from service.emulator.config import EmulatorConfig
 from service.emulator.features import PromptCache
+from service.emulator.orglimit import OrgLimits
+from service.emulator.outage import Outage
 from service.emulator.stats import EmulatorStats
 
 _ID_ALPHABET = string.ascii_letters + string.digits
@@ -61,6 +63,10 @@ class EmulatorContext:
         self.cache = PromptCache()  # prompt caching: prefixes written by earlier requests
         self.clock = clock or Clock()
         self.rng = random.Random(config.seed)
+        self.org_limits = OrgLimits(
+            config.org_requests_limit, config.org_input_tokens_limit, config.org_limit_window_s
+        )
+        self.outage = Outage()  # an organisation-wide failure switched on at run time (outage.py)
         # Ids are not seeded: a seeded id stream would shift with every request and help nobody.
         self._id_rng = random.SystemRandom()
         self._tasks: set[asyncio.Task[Any]] = set()

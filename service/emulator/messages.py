@@ -7,6 +7,7 @@ from typing import Any
 from aiohttp import web
 
 from service.emulator.context import EmulatorContext
+from service.emulator.errors import ApiError
 from service.emulator.faults import (
     HEADER,
     NO_FAULT,
@@ -24,7 +25,7 @@ from service.emulator.sse import odd_shape, stream_frames
 from service.emulator.stream import Pacing, write_stream
 from service.emulator.tokens import count_input_tokens
 from service.emulator.validate import validate_message_params
-from service.emulator.wire import FAULT, STREAM, USER_ID, json_response, read_json_body
+from service.emulator.wire import FAULT, RATE_HEADERS, STREAM, USER_ID, json_response, read_json_body
 
 MESSAGES = "/v1/messages"
 COUNT_TOKENS = "/v1/messages/count_tokens"
@@ -60,6 +61,14 @@ class _MessageRoutes:
             self.ctx.stats.count_fault(fault.kind)
         if fault.error is not None:
             raise fault.error
+        if self.ctx.org_limits.active:
+            try:
+                request[RATE_HEADERS] = self.ctx.org_limits.take(
+                    count_input_tokens(params), self.ctx.clock.time()
+                )
+            except ApiError as refused:
+                request[RATE_HEADERS] = refused.headers
+                raise
 
         text = find_directive(request.headers.get(HEADER), user_id)
         plan = plan_message(

@@ -26,8 +26,17 @@ from service.emulator.context import Clock, EmulatorContext
 from service.emulator.errors import ApiError
 from service.emulator.messages import add_message_routes
 from service.emulator.models import add_model_routes
+from service.emulator.outage import add_outage_routes
 from service.emulator.stats import EmulatorStats, RequestLogEntry
-from service.emulator.wire import FAULT, REQUEST_ID, STREAM, USER_ID, CommonHeaders, error_response
+from service.emulator.wire import (
+    FAULT,
+    RATE_HEADERS,
+    REQUEST_ID,
+    STREAM,
+    USER_ID,
+    CommonHeaders,
+    error_response,
+)
 
 log = logging.getLogger(__name__)
 
@@ -48,11 +57,13 @@ def build_app(ctx: EmulatorContext) -> web.Application:
         # on_response_prepare also covers streamed responses, whose headers leave before the
         # handler returns, so this is the one place every response passes through.
         response.headers.update(headers.get())
+        response.headers.update(request.get(RATE_HEADERS) or {})  # the org limit's, when enforced
         response.headers["request-id"] = request.get(REQUEST_ID) or ctx.new_id("req")
 
     app.on_response_prepare.append(add_common_headers)
     add_message_routes(app, ctx)
     add_model_routes(app, ctx)
+    add_outage_routes(app, ctx.outage)
     # batches.py is written separately and may be absent; a broken one must fail loudly.
     if importlib.util.find_spec(_BATCHES_MODULE) is not None:
         importlib.import_module(_BATCHES_MODULE).add_batch_routes(app, ctx)
@@ -69,6 +80,7 @@ async def _middleware(request: web.Request, handler: _Handler) -> web.StreamResp
     try:
         if ctx.config.require_auth and not _has_credentials(request):
             raise ApiError("authentication_error", "x-api-key header is required")
+        ctx.outage.check(request.path)
         response = await handler(request)
         status = response.status
         return response

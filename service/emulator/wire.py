@@ -17,6 +17,7 @@ REQUEST_ID = web.RequestKey("emulator_request_id", str)
 USER_ID = web.RequestKey("emulator_user_id", str)
 STREAM = web.RequestKey("emulator_stream", bool)
 FAULT = web.RequestKey("emulator_fault", str)
+RATE_HEADERS = web.RequestKey("emulator_rate_headers", dict)  # this request's org-limit headers
 
 _RATE_LIMITS = {"requests": 4_000, "tokens": 2_000_000, "input-tokens": 1_600_000, "output-tokens": 400_000}
 _ORG_ID = str(uuid.UUID(int=0x0E7A_1A70_0000_4000_8000_0000_0000_0001))

@@ -19,7 +19,7 @@ key goes through ``extra_body`` as sent. ``stream`` is always the adapter's own 
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncGenerator, Callable
+from collections.abc import AsyncGenerator, Callable, Mapping
 from typing import Any
 
 import anthropic
@@ -36,8 +36,9 @@ from service.settings import AnthropicSettings
 POOL_SHARDS = 16
 REQUIRED = frozenset({"model", "max_tokens", "messages"})
 
-ResponseObserver = Callable[[int, float | None], None]
-"""Called for every HTTP response of the API (SDK retries included): status, retry-after seconds."""
+ResponseObserver = Callable[[int, float | None, Mapping[str, str]], None]
+"""Called for every HTTP response of the API (SDK retries included): status, retry-after seconds,
+headers (the ``anthropic-ratelimit-*`` headroom is read from them)."""
 
 Event = tuple[bytes, dict[str, Any]]
 
@@ -121,7 +122,7 @@ class Claude:
 
         async def on_response(response: httpx2.Response) -> None:
             if self._observe is not None:
-                self._observe(response.status_code, retry_after_seconds(response.headers))
+                self._observe(response.status_code, retry_after_seconds(response.headers), response.headers)
             await refuse_final_retries(response)
 
         api_key, auth_token = settings.sdk_credentials()

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from prometheus_client import Gauge
 
@@ -30,9 +30,16 @@ log = logging.getLogger(__name__)
 
 class BrokerProbe:
     def __init__(
-        self, outputs: Outputs, inputs: Inputs, ready_gauge: Gauge, *, topics: Sequence[str] = ()
+        self,
+        outputs: Outputs,
+        inputs: Inputs,
+        ready_gauge: Gauge,
+        *,
+        topics: Sequence[str] = (),
+        holding: Callable[[], str | None] | None = None,
     ) -> None:
         self._outputs, self._inputs, self._gauge = outputs, inputs, ready_gauge
+        self._holding = holding  # why the process holds its work (the open circuit), if it does
         self.readiness = Readiness()
         self._was_ready = False
         # The topics the process reads or writes: a missing one is a reason not to be ready. Checked
@@ -50,7 +57,11 @@ class BrokerProbe:
         self._gauge.set(0)
 
     def verdict(self) -> tuple[bool, str]:
-        """What ``/readyz`` answers: see ``readiness.Readiness.verdict``, then the topic check."""
+        """What ``/readyz`` answers: an open circuit first, then ``readiness.Readiness.verdict``, then
+        the topic check."""
+        held = self._holding() if self._holding is not None else None
+        if held is not None and not self.readiness.draining:
+            return False, held
         ready, reason = self.readiness.verdict(joined=self._inputs.in_group, now=time.monotonic())
         if ready and self._topics_reason is not None:
             return False, self._topics_reason

@@ -29,6 +29,7 @@ from service.metrics import Metrics
 from service.pipeline import events
 from service.pipeline.accumulate import MessageAccumulator
 from service.pipeline.backoff import attempt_delay
+from service.pipeline.circuit import Circuit, Verdict
 from service.pipeline.claude import Claude
 from service.pipeline.coalesce import Coalescer
 from service.pipeline.continuation import PAUSE_TURN, continuation_params, merge_messages
@@ -52,6 +53,7 @@ class PromptRunner:
         metrics: Metrics,
         prices: PriceTable,
         gate: RateGate,
+        circuit: Circuit,
     ) -> None:
         self._pipeline = settings.pipeline
         self._topics = settings.topics
@@ -60,6 +62,7 @@ class PromptRunner:
         self._metrics = metrics
         self._prices = prices
         self._gate = gate
+        self._circuit = circuit
         self._source = f"/claude-kafka/{settings.pipeline.service_instance}".encode()
         self._rng = random.Random()
         self._barrier = CrashBarrier(metrics, secret_values(settings))
@@ -83,17 +86,27 @@ class PromptRunner:
             progress.attempt = attempt
             logs.bind(attempt=attempt)  # this task's context: every log line of the attempt carries it
             try:
+                await self._circuit.permit()
                 outcome = await self._attempt(job, attempt)
+                self._circuit.succeeded()
                 await self._publish_final(job, attempt, outcome)
                 return
-            except ClaudeFatal as exc:
-                # The type only: an API message may quote the prompt, which stays out of INFO and up.
-                log.warning("the API refused the request", extra={"reason": exc.type})
-                await self.publish_error(
-                    job, attempt, ErrorDetail(type=exc.type, message=exc.message, code=exc.code), False
-                )
-                return
             except ClaudeError as exc:
+                verdict = self._circuit.failed(exc)
+                if verdict is Verdict.HOLD:
+                    # The organisation cannot be served: this attempt does not count, and the prompt
+                    # waits in ``permit`` for the circuit to close instead of becoming an ErrorEvent.
+                    log.info("attempt held by the open circuit", extra={"reason": exc.type})
+                    attempt += 1
+                    continue
+                if verdict is Verdict.REPORT and not isinstance(exc, ClaudeFatal):
+                    # e.g. a spend limit (429): retrying it would only be held, so report it now.
+                    detail = ErrorDetail(type=exc.type, message=exc.message, code=exc.code)
+                    await self.publish_error(job, attempt, detail, True)
+                    return
+                if isinstance(exc, ClaudeFatal):
+                    await self._refused(job, attempt, exc)
+                    return
                 claude_failures += 1
                 if claude_failures >= self._pipeline.max_attempts:
                     detail = ErrorDetail(
@@ -131,6 +144,13 @@ class PromptRunner:
                 )
             await asyncio.sleep(delay)
             attempt += 1
+
+    async def _refused(self, job: events.Job, attempt: int, exc: ClaudeFatal) -> None:
+        # The type only: an API message may quote the prompt, which stays out of INFO and up.
+        log.warning("the API refused the request", extra={"reason": exc.type})
+        await self.publish_error(
+            job, attempt, ErrorDetail(type=exc.type, message=exc.message, code=exc.code), False
+        )
 
     async def _attempt(self, job: events.Job, attempt: int) -> tuple[dict[str, Any], Timings, list[Any]]:
         prompt = job.prompt
@@ -228,10 +248,16 @@ class PromptRunner:
                 )
 
     async def _wait_for_rate_limit(self, params: dict[str, Any]) -> None:
-        estimate = 0
-        if self._gate.tokens is not None:
-            # A rough token estimate (4 bytes a token) plus the output budget: what a TPM limit counts.
-            estimate = len(json.dumps(params.get("messages", ""))) // 4 + int(params.get("max_tokens", 0))
+        # A rough input estimate (4 bytes a token); the output budget counts too against a TPM limit.
+        input_estimate = len(json.dumps(params.get("messages", ""))) // 4
+        if self._pipeline.rate_limit_from_headers:
+            # The organisation's headroom: re-checked after each wait, since other prompts and other
+            # replicas spend it meanwhile.
+            while (wait := self._gate.server.reserve(input_estimate, time.time())) > 0:
+                self._metrics.rate_limit_waits.labels("headroom").inc()
+                self._metrics.rate_limit_wait_seconds.inc(wait)
+                await asyncio.sleep(wait)
+        estimate = input_estimate + int(params.get("max_tokens", 0)) if self._gate.tokens is not None else 0
         wait = self._gate.reserve(estimate, time.monotonic())
         if wait > 0:
             self._metrics.rate_limit_waits.labels("client").inc()

@@ -1,9 +1,12 @@
-"""Client-side rate limits: token buckets (RPM, TPM) and one shared pause after a 429. Pure.
+"""Client-side rate limits: token buckets (RPM, TPM, the static caps), the organisation's headroom the
+API reports (``headroom.py``) and one shared pause after a 429. Pure.
 
 Each method takes ``now`` and returns how long the caller must wait; the async adapter sleeps.
 """
 
 from __future__ import annotations
+
+from service.pipeline.headroom import ServerLimits
 
 
 class TokenBucket:
@@ -30,6 +33,7 @@ class RateGate:
         self.requests = TokenBucket(rpm, now) if rpm > 0 else None
         self.tokens = TokenBucket(tpm, now) if tpm > 0 else None
         self.paused_until = 0.0
+        self.server = ServerLimits()  # the organisation's headroom, from the API's headers
 
     def pause(self, seconds: float, now: float) -> None:
         """The API said ``retry-after``: hold every new request of this process until then."""

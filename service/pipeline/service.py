@@ -13,7 +13,7 @@ import contextlib
 import functools
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
 
 from schemas import Mode, SourceRecord
@@ -22,7 +22,10 @@ from service.barrier import CrashBarrier
 from service.metrics import Metrics
 from service.models import DeprecationNotice
 from service.pipeline import events
+from service.pipeline.breaker import Policy
+from service.pipeline.circuit import Circuit
 from service.pipeline.claude import Claude
+from service.pipeline.headroom import read_headroom
 from service.pipeline.inputs import InputRecord, Partition
 from service.pipeline.intake import Rejection, decode_prompt
 from service.pipeline.outputs import Outputs
@@ -59,6 +62,19 @@ class StreamingPipeline:
         )
         self.outputs = Outputs(settings.kafka, metrics)
         self.claude = Claude(settings.anthropic, observe=self._on_api_response)
+        pipeline = settings.pipeline
+        self.circuit = Circuit(
+            Policy(
+                backoff=pipeline.circuit_backoff_seconds,
+                backoff_max=pipeline.circuit_backoff_max_seconds,
+                overload_share=pipeline.circuit_overload_share,
+                overload_window=pipeline.circuit_overload_window_seconds,
+                overload_attempts=pipeline.circuit_overload_attempts,
+                overload_min_attempts=pipeline.circuit_overload_min_attempts,
+            ),
+            metrics.circuit_open,
+            enabled=pipeline.circuit_breaker,
+        )
         self.runner = PromptRunner(
             settings,
             self.claude,
@@ -66,6 +82,7 @@ class StreamingPipeline:
             metrics,
             PriceTable.load(settings.pipeline.prices_file),
             self.gate,
+            self.circuit,
         )
         self.workers = RecordWorkers(
             settings.kafka,
@@ -77,11 +94,14 @@ class StreamingPipeline:
             rebalance_grace=settings.pipeline.rebalance_grace_seconds,
             on_count=metrics.in_flight.set,
             on_revoked=self._forget_lag,
+            accepting=self.circuit.accepting,
         )
         self.inputs = self.workers.inputs
         metrics.max_in_flight.set(settings.pipeline.max_in_flight)
         needed = (settings.topics.prompts, *settings.topics.outputs(), settings.topics.batches)
-        self.probe = BrokerProbe(self.outputs, self.inputs, metrics.ready, topics=needed)
+        self.probe = BrokerProbe(
+            self.outputs, self.inputs, metrics.ready, topics=needed, holding=self._circuit_open
+        )
 
     # -- lifecycle -------------------------------------------------------------------------------
     async def start(self) -> None:
@@ -120,6 +140,10 @@ class StreamingPipeline:
 
     def ready(self) -> tuple[bool, str]:
         return self.probe.verdict()
+
+    def _circuit_open(self) -> str | None:
+        reason = self.circuit.open_reason
+        return None if reason is None else f"circuit open: {reason}"
 
     # -- one record -------------------------------------------------------------------------------
     def _start_work(self, record: InputRecord) -> Work:
@@ -183,8 +207,13 @@ class StreamingPipeline:
                 self._metrics.lag.remove(topic, str(partition))
 
     # -- observability hooks -------------------------------------------------------------------------
-    def _on_api_response(self, status: int, retry_after: float | None) -> None:
+    def _on_api_response(self, status: int, retry_after: float | None, headers: Mapping[str, str]) -> None:
         self._metrics.http_responses.labels(str(status)).inc()
+        headroom = read_headroom(headers)
+        for kind, value in headroom.items():
+            self._metrics.rate_limit_remaining.labels(kind).set(value.remaining)
+        if self._settings.pipeline.rate_limit_from_headers:
+            self.gate.server.observe(headroom)
         if status == 429 and retry_after:
             self.gate.pause(retry_after, time.monotonic())
             self._metrics.rate_limit_waits.labels("server").inc()

@@ -47,6 +47,7 @@ class RecordWorkers:
         rebalance_grace: float,
         on_count: Callable[[int], None],
         on_revoked: Callable[[set[Partition]], None] | None = None,
+        accepting: Callable[[], bool] | None = None,
     ) -> None:
         self.inputs = Inputs(kafka, topics, metrics, self._revoked, self._assigned)
         self._limits = dict(limits)
@@ -54,6 +55,7 @@ class RecordWorkers:
         self._grace = rebalance_grace
         self._on_count = on_count
         self._after_revoke = on_revoked
+        self._accepting = accepting  # False: take no new record (e.g. the circuit is open)
         self._book = OffsetBook()
         self._tasks: dict[asyncio.Task[None], tuple[Partition, int, str]] = {}
         self._pools: Counter[str] = Counter()
@@ -91,6 +93,8 @@ class RecordWorkers:
     # -- fetch and dispatch ------------------------------------------------------------------------
     async def _fetch_once(self) -> None:
         free = min(limit - self._pools[pool] for pool, limit in self._limits.items())
+        if self._accepting is not None and not self._accepting():
+            free = 0
         if free <= 0:
             if not self._paused:
                 self.inputs.pause()

@@ -175,3 +175,26 @@ async def test_failed_creates_are_retried_without_losing_the_waiting_prompts(mak
         assert {v[0].topic for v in by_id.values()} == {settings.topics.completions}
         assert emu.stats.batches["rejected"] == 4 and emu.stats.batches["created"] == 1
         assert retries == 1  # the SDK retried twice inside the first call, and once inside the second
+
+
+async def test_a_create_refused_for_the_organisation_holds_the_batch_instead_of_dead_lettering_it(
+    make_settings: Any,
+) -> None:
+    """Two creates answered 401 (a revoked key): no ErrorEvent; the create is retried after the circuit
+    backoff and every prompt completes once the key is accepted."""
+    config = EmulatorConfig(seed=5, batch_time_scale=0.003, output_tokens=8, batch_create_failures=(401, 401))
+    async with Emulator(config) as emu:
+        settings = batch_settings(make_settings, emu.base_url)
+        settings = settings.model_copy(
+            update={"pipeline": settings.pipeline.model_copy(update={"circuit_backoff_seconds": 0.2})}
+        )
+        ids = [f"held-{i}" for i in range(10)]
+        await produce(settings, settings.topics.prompts, (batch_prompt(i) for i in ids))
+        async with (
+            Collector(settings, [settings.topics.completions, settings.topics.errors]) as seen,
+            InProcessService(settings),
+        ):
+            await seen.until(lambda _: len(finals(seen, settings)) == len(ids))
+        by_id = finals(seen, settings)
+        assert {v[0].topic for v in by_id.values()} == {settings.topics.completions}
+        assert emu.stats.batches["rejected"] == 2 and emu.stats.batches["created"] == 1

@@ -176,7 +176,10 @@ async def service_for_faults(
             "errors": f"{prefix}.errors", "batches": f"{prefix}.batches", "partitions": 2,
         },
         anthropic={"api_key": "sk-ant-test", "base_url": emulator_url, "max_retries": 2},
-        pipeline={"max_attempts": 3, "retry_backoff_seconds": 0.05, "retry_backoff_max_seconds": 0.2},
+        # Each row is one prompt's own outcome; the organisation circuit breaker (which would hold the
+        # rows after a spend limit, as it should for a real organisation) has its own tests.
+        pipeline={"max_attempts": 3, "retry_backoff_seconds": 0.05, "retry_backoff_max_seconds": 0.2,
+                  "circuit_breaker": False},
     )  # fmt: skip
     await create_topics(settings)
     topics = settings.topics

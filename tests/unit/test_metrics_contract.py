@@ -37,6 +37,8 @@ CONTRACT: dict[str, tuple[str, tuple[str, ...]]] = {
     "claude_kafka_kafka_produce_latency_seconds": ("histogram", ()),
     "claude_kafka_kafka_commit_latency_seconds": ("histogram", ()),
     "claude_kafka_ready": ("gauge", ()),
+    "claude_kafka_circuit_open": ("gauge", ("reason",)),
+    "claude_kafka_rate_limit_remaining": ("gauge", ("kind",)),
     "claude_kafka_in_flight_prompts": ("gauge", ()),
     "claude_kafka_max_in_flight_prompts": ("gauge", ()),
     "claude_kafka_paused_partitions": ("gauge", ()),
