@@ -57,14 +57,17 @@ class Circuit:
             return True
         return self.waiting == 0 and self.breaker.wait(self._clock()) == 0
 
-    async def permit(self) -> None:
+    async def permit(self) -> bool:
         """Return when an attempt may start: at once when closed; when open, as the probe or after it
-        closed."""
+        closed. True when this attempt is the open circuit's probe."""
         if not self.enabled:
-            return
+            return False
         self.waiting += 1
         try:
-            while not self.breaker.allow(self._clock()):
+            while True:
+                probe = self.breaker.is_open
+                if self.breaker.allow(self._clock()):
+                    return probe
                 self._changed.clear()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._changed.wait(), self.breaker.wait(self._clock()) or None)
@@ -74,11 +77,15 @@ class Circuit:
     def succeeded(self) -> None:
         self._apply(self.breaker.record(None, self._clock()))
 
-    def failed(self, exc: ClaudeError) -> Verdict:
+    def failed(self, exc: ClaudeError, *, probe: bool = False) -> Verdict:
         """Record a failed attempt and say what its prompt does: ``REPORT`` for the organisation failure
         that opened the circuit (its prompt gets the ErrorEvent that tells an operator why), ``HOLD``
         for any other organisation-wide failure while it is open (an overload that opened it included:
-        it is retryable anyway), ``NONE`` otherwise (the prompt's own retry rules apply)."""
+        it is retryable anyway), ``NONE`` otherwise (the prompt's own retry rules apply).
+
+        A failed ``probe`` of an overload is ``NONE``: a 529 may be about this request (one model, one
+        shape), and a prompt the API keeps refusing must end as ``attempts_exhausted`` rather than be
+        held for ever. The other reasons (a revoked key, a spend limit) hold until an operator acts."""
         if not self.enabled:
             return Verdict.NONE
         reason = organisation_failure(exc)
@@ -88,6 +95,8 @@ class Circuit:
             return Verdict.NONE
         if change is not None and change.tripped and reason != OVERLOAD:
             return Verdict.REPORT
+        if probe and reason == OVERLOAD:
+            return Verdict.NONE
         return Verdict.HOLD
 
     def _apply(self, change: Change | None) -> None:

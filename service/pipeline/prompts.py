@@ -82,21 +82,24 @@ class PromptRunner:
 
     async def _run(self, job: events.Job, progress: _Progress) -> None:
         attempt, claude_failures, kafka_failures = 1, 0, 0
+        probe = False
         while True:
             progress.attempt = attempt
             logs.bind(attempt=attempt)  # this task's context: every log line of the attempt carries it
             try:
-                await self._circuit.permit()
+                probe = await self._circuit.permit()
                 outcome = await self._attempt(job, attempt)
                 self._circuit.succeeded()
                 await self._publish_final(job, attempt, outcome)
                 return
             except ClaudeError as exc:
-                verdict = self._circuit.failed(exc)
+                verdict = self._circuit.failed(exc, probe=probe)
                 if verdict is Verdict.HOLD:
                     # The organisation cannot be served: this attempt does not count, and the prompt
                     # waits in ``permit`` for the circuit to close instead of becoming an ErrorEvent.
+                    # Counted as a repeat (``circuit_open``) so the retries metric adds up to attempts.
                     log.info("attempt held by the open circuit", extra={"reason": exc.type})
+                    self._metrics.retries.labels("circuit_open").inc()
                     attempt += 1
                     continue
                 if verdict is Verdict.REPORT and not isinstance(exc, ClaudeFatal):

@@ -171,6 +171,35 @@ def test_the_circuit_reports_the_tripping_failure_and_holds_the_rest(
     assert (circuit.failed(first), circuit.failed(then)) == verdicts
 
 
+@pytest.mark.parametrize(
+    ("failure", "probe", "verdict"),
+    [
+        (OVERLOADED, True, Verdict.NONE),  # a 529 may be this request's own: its attempts count
+        (OVERLOADED, False, Verdict.HOLD),  # in flight when it opened: says nothing about the prompt
+        (REVOKED, True, Verdict.HOLD),  # held until an operator fixes the key
+    ],
+)
+def test_a_failed_overload_probe_counts_against_its_prompt(
+    failure: ClaudeError, probe: bool, verdict: Verdict
+) -> None:
+    """While open, a failed probe of an overload follows its prompt's retry rules; the rest are held."""
+    circuit, _, _ = _circuit()
+    circuit.failed(REVOKED if failure is REVOKED else OVERLOADED)
+    for _ in range(20):  # enough 529s to open the overload circuit (or keep the revoked one open)
+        circuit.failed(failure)
+    assert circuit.open_reason is not None
+    assert circuit.failed(failure, probe=probe) is verdict
+
+
+async def test_permit_says_which_attempt_is_the_probe() -> None:
+    """permit() is True for the one attempt let through an open circuit, False when it is closed."""
+    circuit, _, clock = _circuit()
+    assert await circuit.permit() is False
+    circuit.failed(REVOKED)
+    clock.now = 1.0
+    assert await asyncio.wait_for(circuit.permit(), 2.0) is True
+
+
 def test_a_disabled_circuit_never_holds() -> None:
     """CIRCUIT_BREAKER=false: every failure follows the prompt's own retry rules."""
     circuit, _, _ = _circuit(enabled=False)
