@@ -9,8 +9,12 @@ handed a token about to expire. A lock makes concurrent callers wait for the one
 from __future__ import annotations
 
 import asyncio
+import base64
+import json
 import time
 from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+from urllib.parse import quote_plus
 
 import aiohttp
 from aiokafka.abc import AbstractTokenProvider
@@ -70,32 +74,45 @@ def oidc_fetch(
     token_url: str, client_id: str, client_secret: str, scope: str | None, *, timeout: float = 10.0
 ) -> Fetch:
     """A client-credentials grant (RFC 6749 section 4.4), credentials in HTTP Basic auth as librdkafka and
-    the Java client send them."""
+    the Java client send them (the header is built once; the secret never leaves this closure)."""
+
+    # RFC 6749 section 2.3.1: each part form-encoded before the Basic encoding (as the Java client does).
+    pair = f"{quote_plus(client_id)}:{quote_plus(client_secret)}"
+    headers = {
+        "Authorization": f"Basic {base64.b64encode(pair.encode()).decode()}",
+        "Accept": "application/json",
+    }
 
     async def fetch() -> tuple[str, float]:
         form = {"grant_type": "client_credentials", **({"scope": scope} if scope else {})}
         try:
             async with (
                 aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout)) as session,
-                session.post(token_url, data=form, auth=aiohttp.BasicAuth(client_id, client_secret)) as resp,
+                session.post(token_url, data=form, headers=headers) as resp,
             ):
-                body = await resp.json(content_type=None) if resp.content_length != 0 else {}
-                status = resp.status
-        except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+                text = await resp.text()
+                status, content_type = resp.status, resp.content_type
+        except (aiohttp.ClientError, TimeoutError, UnicodeDecodeError) as exc:
             raise KafkaAuthError(f"token endpoint {token_url}: {type(exc).__name__}: {exc}") from None
-        if not isinstance(body, dict):
-            body = {}
+        body = _json_object(text)
         if status != 200 or not isinstance(body.get("access_token"), str):
             # The OAuth error fields (RFC 6749 section 5.2) say why; they carry no secret.
             reason = " ".join(str(body[k]) for k in ("error", "error_description") if body.get(k))
-            raise KafkaAuthError(
-                f"token endpoint {token_url} answered {status}: {reason or 'no access_token'}"
-            )
+            reason = reason or f"no access_token in the {content_type} body"
+            raise KafkaAuthError(f"token endpoint {token_url} answered {status}: {reason}")
         expires_in = body.get("expires_in")
         lifetime = float(expires_in) if isinstance(expires_in, int | float) else DEFAULT_LIFETIME_SECONDS
         return body["access_token"], lifetime
 
     return fetch
+
+
+def _json_object(text: str) -> dict[str, Any]:
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
 
 
 def msk_iam_fetch(region: str, *, wall_clock: Callable[[], float] = time.time) -> Fetch:
