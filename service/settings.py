@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib.util
 import ipaddress
+import json
 import socket
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -475,6 +476,8 @@ def masked(settings: Settings) -> dict[str, dict[str, Any]]:
                 value = str(value)
             elif isinstance(value, tuple):
                 value = ",".join(value)
+            elif isinstance(value, dict):  # as the variable is written: a JSON object
+                value = json.dumps(value) if value else ""
             rows[env_name(section, field)] = value
         out[name] = rows
     return out
