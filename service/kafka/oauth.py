@@ -18,6 +18,7 @@ from urllib.parse import quote_plus
 
 import aiohttp
 from aiokafka.abc import AbstractTokenProvider
+from aiokafka.errors import KafkaConnectionError
 
 from service.errors import KafkaError
 
@@ -28,8 +29,12 @@ DEFAULT_LIFETIME_SECONDS = 300.0
 Fetch = Callable[[], Awaitable[tuple[str, float]]]
 
 
-class KafkaAuthError(KafkaError):
-    """A token for the brokers could not be had (the endpoint refused, or answered something else)."""
+class KafkaAuthError(KafkaError, KafkaConnectionError):  # type: ignore[misc]  # aiokafka has no hints
+    """A token for the brokers could not be had (the endpoint refused, or answered something else).
+
+    Also aiokafka's (retriable) ``KafkaConnectionError``: raised inside aiokafka's connect, it is then
+    logged and retried like a broker that cannot be reached, instead of escaping its background tasks.
+    """
 
     type = "kafka_auth_error"
 

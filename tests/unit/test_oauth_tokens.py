@@ -13,6 +13,7 @@ from urllib.parse import parse_qs, unquote_plus, urlsplit
 import pytest
 from aiohttp import web
 from aiokafka.conn import OAuthAuthenticator
+from aiokafka.errors import KafkaError as AiokafkaError
 
 from service.kafka.auth import token_provider
 from service.kafka.oauth import (
@@ -134,6 +135,8 @@ async def test_a_refusal_is_one_line_without_the_secret_and_is_not_cached(endpoi
             f"kafka_auth_error: token endpoint {endpoint.url}/token answered 401: invalid_client unknown client"
         )
     assert "wrong-secret" not in str(info.value) and wrong.fetches == 0
+    # aiokafka's connect catches its own KafkaError: a refused token is retried like an unreachable broker.
+    assert isinstance(info.value, AiokafkaError) and info.value.retriable
     with pytest.raises(KafkaAuthError, match="answered 502: no access_token"):
         await CachingTokenProvider(
             oidc_fetch(f"{endpoint.url}/garbage", CLIENT_ID, CLIENT_SECRET, None)
