@@ -51,6 +51,8 @@ def resolve(data: Any, secrets: Iterable[str], env_name: Callable[[str], str]) -
     for secret in secrets:
         path = out.get(file_field(secret))
         if not _is_set(path):
+            if path is not None:
+                out[file_field(secret)] = None  # "" would validate as Path(".")
             continue
         variable, file_variable = env_name(secret), env_name(file_field(secret))
         if _is_set(out.get(secret)):

@@ -103,6 +103,13 @@ def test_an_unreadable_secret_file_is_one_line_naming_the_variable(
     assert line.startswith("KAFKA_SASL_PASSWORD_FILE: ") and reason in line and str(path) in line
 
 
+def test_an_empty_file_variable_counts_as_unset(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`X_FILE=` (compose's `${X_FILE:-}`) is no file: the secret stays unset, the path None."""
+    monkeypatch.setenv("KAFKA_SASL_PASSWORD_FILE", "")
+    kafka = load_settings(env_file=None).kafka
+    assert kafka.sasl_password is None and kafka.sasl_password_file is None
+
+
 def test_a_file_password_satisfies_the_sasl_check(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """SASL's 'password required' check sees the password read from KAFKA_SASL_PASSWORD_FILE."""
     (tmp_path / "pw").write_text(f"{VALUE}\n")
