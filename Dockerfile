@@ -9,6 +9,9 @@
 ARG PYTHON_IMAGE=python:3.11.14-slim-bookworm
 
 FROM ${PYTHON_IMAGE} AS build
+# Optional extras, e.g. --build-arg EXTRAS=msk (AWS MSK IAM auth). GSSAPI (EXTRAS=gssapi) also needs the
+# Kerberos libraries in the runtime stage, which this slim image does not carry.
+ARG EXTRAS=""
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1
 WORKDIR /src
 # Only what the wheel needs (hatchling reads README.md for the long description).
@@ -17,7 +20,7 @@ COPY service ./service
 COPY schemas ./schemas
 RUN pip wheel --no-deps --wheel-dir /dist . \
  && python -m venv --without-pip /opt/venv \
- && pip --python /opt/venv/bin/python install /dist/*.whl
+ && pip --python /opt/venv/bin/python install "$(ls /dist/*.whl)${EXTRAS:+[$EXTRAS]}"
 
 FROM ${PYTHON_IMAGE} AS runtime
 LABEL org.opencontainers.image.title="claude-kafka" \

@@ -7,15 +7,26 @@ called once at start-up and the frozen result is passed down.
 
 from __future__ import annotations
 
+import importlib.util
 import ipaddress
+import json
 import socket
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from service import secretfiles
 from service.errors import ConfigError
 from service.pipeline.pricing import read_price_file
 
@@ -31,6 +42,18 @@ def _split_commas(value: Any) -> Any:
 class _Section(BaseSettings):
     model_config = SettingsConfigDict(frozen=True, extra="ignore", env_file=".env", env_file_encoding="utf-8")
 
+    @model_validator(mode="before")
+    @classmethod
+    def _secrets_from_files(cls, data: Any) -> Any:
+        """``X_FILE`` fills the secret ``X`` (see service/secretfiles.py) before any other check."""
+        secrets = [
+            name
+            for name in cls.model_fields
+            if secretfiles.file_field(name) in cls.model_fields
+            and "SecretStr" in str(cls.model_fields[name].annotation)
+        ]
+        return secretfiles.resolve(data, secrets, lambda field: env_name(cls, field))
+
 
 class KafkaSettings(_Section):
     model_config = SettingsConfigDict(env_prefix="KAFKA_")
@@ -41,15 +64,60 @@ class KafkaSettings(_Section):
     security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
         "PLAINTEXT", description="PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL."
     )
-    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = Field(
-        None, description="PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512; required with SASL."
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "OAUTHBEARER", "GSSAPI"] | None = (
+        Field(
+            None,
+            description="PLAIN, SCRAM-SHA-256, SCRAM-SHA-512, OAUTHBEARER or GSSAPI; required with SASL.",
+        )
     )
-    sasl_username: str | None = Field(None, description="SASL user; required with SASL.")
-    sasl_password: SecretStr | None = Field(None, description="SASL password; required with SASL.")
+    sasl_username: str | None = Field(None, description="SASL user; required with PLAIN and SCRAM.")
+    sasl_password: SecretStr | None = Field(None, description="SASL password; required with PLAIN and SCRAM.")
+    sasl_password_file: Path | None = Field(None, description=secretfiles.describe("KAFKA_SASL_PASSWORD"))
+    sasl_oauth_provider: Literal["oidc", "aws-msk-iam"] = Field(
+        "oidc",
+        description="OAUTHBEARER tokens from `oidc` (client credentials) or `aws-msk-iam` (the MSK signer).",
+    )
+    sasl_oauth_token_url: str | None = Field(None, description="OIDC token endpoint; required with `oidc`.")
+    sasl_oauth_client_id: str | None = Field(None, description="OIDC client id; required with `oidc`.")
+    sasl_oauth_client_secret: SecretStr | None = Field(
+        None, description="OIDC client secret (sent with HTTP Basic auth); required with `oidc`."
+    )
+    sasl_oauth_client_secret_file: Path | None = Field(
+        None, description=secretfiles.describe("KAFKA_SASL_OAUTH_CLIENT_SECRET")
+    )
+    sasl_oauth_scope: str | None = Field(None, description="OIDC scope(s) asked for, space-separated.")
+    sasl_oauth_extensions: CommaList = Field(
+        (),
+        description="SASL extensions `k=v,k=v` (Confluent Cloud: logicalCluster=lkc-...,identityPoolId=...).",
+    )
+    sasl_oauth_aws_region: str | None = Field(
+        None,
+        description="AWS region of the MSK cluster; required with `aws-msk-iam` (needs the `msk` extra).",
+    )
+    sasl_kerberos_service_name: str = Field(
+        "kafka", description="GSSAPI: the brokers' Kerberos service name."
+    )
+    sasl_kerberos_domain_name: str | None = Field(
+        None, description="GSSAPI: the brokers' Kerberos domain; empty = the broker host name."
+    )
     ssl_cafile: Path | None = Field(None, description="CA bundle to verify the brokers.")
     ssl_certfile: Path | None = Field(None, description="Client certificate (mutual TLS).")
     ssl_keyfile: Path | None = Field(None, description="Client private key (mutual TLS).")
     ssl_password: SecretStr | None = Field(None, description="Password of the client private key.")
+    ssl_password_file: Path | None = Field(None, description=secretfiles.describe("KAFKA_SSL_PASSWORD"))
+    group_instance_id: str | None = Field(
+        None,
+        description="Static membership (KIP-345): a stable id per replica, so a restart within the session "
+        "timeout keeps its partitions without a rebalance. Unique per replica.",
+    )
+    consumer_config: Annotated[dict[str, Any], NoDecode] = Field(
+        default_factory=dict,
+        description='More prompt-consumer properties as a JSON object, e.g. `{"client.rack": "use1-az1"}`.',
+    )
+    producer_config: Annotated[dict[str, Any], NoDecode] = Field(
+        default_factory=dict,
+        description='More producer properties as a JSON object, e.g. `{"request.timeout.ms": 60000}`.',
+    )
     enable_idempotence: bool = Field(
         True, description="Idempotent producer. Off for the embedded broker, which does not support it."
     )
@@ -68,14 +136,84 @@ class KafkaSettings(_Section):
         None, description="Producer compression: gzip, snappy, lz4, zstd; empty = none."
     )
 
+    _split = field_validator("sasl_oauth_extensions", mode="before")(_split_commas)
+
+    @field_validator("sasl_oauth_extensions")
+    @classmethod
+    def _extensions_are_pairs(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for item in value:
+            key, eq, _ = item.partition("=")
+            if not eq or not key.strip():
+                raise ValueError(f"{item!r} is not key=value")
+        return value
+
+    @field_validator("consumer_config", "producer_config", mode="before")
+    @classmethod
+    def _client_properties(cls, value: Any, info: ValidationInfo) -> Any:
+        from service.kafka import passthrough
+
+        kind: passthrough.Kind = "consumer" if info.field_name == "consumer_config" else "producer"
+        raw = passthrough.parse(value) if isinstance(value, str) else value
+        return passthrough.client_properties(kind, raw) if isinstance(raw, dict) else raw
+
+    @field_validator("group_instance_id")
+    @classmethod
+    def _static_membership_supported(cls, value: str | None) -> str | None:
+        from service.kafka import passthrough
+
+        if value and not passthrough.supports("consumer", "group_instance_id"):
+            raise ValueError(
+                "the installed aiokafka has no static membership (group_instance_id); upgrade aiokafka "
+                "or unset it"
+            )
+        return value or None
+
     @model_validator(mode="after")
     def _sasl_needs_credentials(self) -> KafkaSettings:
-        if self.security_protocol.startswith("SASL"):
-            if self.sasl_mechanism is None:
-                raise ValueError("KAFKA_SASL_MECHANISM is required with a SASL security protocol")
-            if not self.sasl_username or self.sasl_password is None:
-                raise ValueError("KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD are required with SASL")
+        if not self.security_protocol.startswith("SASL"):
+            return self
+        problem = _sasl_problem(self)
+        if problem:
+            raise ValueError(problem)
         return self
+
+
+def _sasl_problem(kafka: KafkaSettings) -> str | None:
+    """What a SASL connection with these settings lacks, as one line (None = complete)."""
+    mechanism = kafka.sasl_mechanism
+    if mechanism is None:
+        return "KAFKA_SASL_MECHANISM is required with a SASL security protocol"
+    if mechanism in ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"):
+        if not kafka.sasl_username or kafka.sasl_password is None:
+            return f"KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD are required with {mechanism}"
+        return None
+    if mechanism == "GSSAPI":
+        if importlib.util.find_spec("gssapi") is None:
+            return (
+                "KAFKA_SASL_MECHANISM=GSSAPI needs the gssapi package and the system's Kerberos "
+                "libraries: pip install 'claude-kafka[gssapi]'"
+            )
+        return None
+    if kafka.sasl_oauth_provider == "aws-msk-iam":
+        if not kafka.sasl_oauth_aws_region:
+            return "KAFKA_SASL_OAUTH_AWS_REGION is required with KAFKA_SASL_OAUTH_PROVIDER=aws-msk-iam"
+        if importlib.util.find_spec("aws_msk_iam_sasl_signer") is None:
+            return (
+                "KAFKA_SASL_OAUTH_PROVIDER=aws-msk-iam needs the MSK signer: pip install 'claude-kafka[msk]'"
+            )
+        return None
+    missing = [
+        env
+        for env, value in (
+            ("KAFKA_SASL_OAUTH_TOKEN_URL", kafka.sasl_oauth_token_url),
+            ("KAFKA_SASL_OAUTH_CLIENT_ID", kafka.sasl_oauth_client_id),
+            ("KAFKA_SASL_OAUTH_CLIENT_SECRET", kafka.sasl_oauth_client_secret),
+        )
+        if not value
+    ]
+    if missing:
+        return f"{' and '.join(missing)} required with OAUTHBEARER (KAFKA_SASL_OAUTH_PROVIDER=oidc)"
+    return None
 
 
 class TopicSettings(_Section):
@@ -105,6 +243,8 @@ class AnthropicSettings(_Section):
     auth_token: SecretStr | None = Field(
         None, description="The SDK's own variable: a bearer token, instead of (or besides) the API key."
     )
+    api_key_file: Path | None = Field(None, description=secretfiles.describe("ANTHROPIC_API_KEY"))
+    auth_token_file: Path | None = Field(None, description=secretfiles.describe("ANTHROPIC_AUTH_TOKEN"))
     base_url: str | None = Field(None, description="The SDK's own variable; points at the emulator in dev.")
     max_retries: int = Field(2, ge=0, description="SDK retries before the first event (honours retry-after).")
     timeout_seconds: float = Field(600.0, gt=0, description="Longest silence between stream chunks.")
@@ -203,6 +343,9 @@ class CallbackSettings(_Section):
     signing_secret: SecretStr | None = Field(
         None, description="Standard Webhooks secret, `whsec_` + base64 (or raw text); required to run."
     )
+    signing_secret_file: Path | None = Field(
+        None, description=secretfiles.describe("CALLBACK_SIGNING_SECRET")
+    )
     group_id: str = Field("claude-kafka-callbacks", description="Consumer group of `claude-kafka callbacks`.")
     max_attempts: int = Field(8, ge=1, le=100, description="HTTP attempts per delivery.")
     max_age_seconds: float = Field(3600.0, gt=0, description="No attempt starts later than this.")
@@ -298,7 +441,8 @@ def _describe(section: type[_Section], exc: ValidationError) -> list[str]:
         loc = [str(part) for part in error["loc"]]
         name = env_name(section, loc[0]) if loc else section.__name__
         message = error["msg"].removeprefix("Value error, ")
-        shown = "" if "password" in name.lower() or "key" in name.lower() else f" (got {error['input']!r})"
+        secret = any(word in name.lower() for word in ("password", "key", "secret", "token", "config"))
+        shown = "" if secret else f" (got {error['input']!r})"
         if not loc:
             lines.append(message)
         else:
@@ -332,6 +476,8 @@ def masked(settings: Settings) -> dict[str, dict[str, Any]]:
                 value = str(value)
             elif isinstance(value, tuple):
                 value = ",".join(value)
+            elif isinstance(value, dict):  # as the variable is written: a JSON object
+                value = json.dumps(value) if value else ""
             rows[env_name(section, field)] = value
         out[name] = rows
     return out

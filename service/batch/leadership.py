@@ -83,7 +83,9 @@ class BatchLeadership:
     async def _join(self) -> AIOKafkaConsumer:
         """A started member (its first assignment done), or the error; a failed member is closed."""
         consumer = AIOKafkaConsumer(
-            **{**consumer_kwargs(self._kafka), "group_id": self.group_id},
+            # Dynamic membership: a leader that stops hands over at once (a static member would hold
+            # the leadership until its session times out).
+            **{**consumer_kwargs(self._kafka), "group_id": self.group_id, "group_instance_id": None},
             partition_assignment_strategy=(_own_sticky_assignor(),),
         )
         consumer.subscribe([self.topic], listener=_Listener(self, consumer))

@@ -70,7 +70,8 @@ class CallbackDispatcher:
         self._limit = callbacks.max_in_flight
         self._kinds = {settings.topics.completions: "completion", settings.topics.errors: "error"}
         self._source = f"/claude-kafka/{settings.pipeline.service_instance}/callbacks".encode()
-        kafka = settings.kafka.model_copy(update={"group_id": callbacks.group_id})
+        # Its own group, with dynamic membership: KAFKA_GROUP_INSTANCE_ID names a prompt-consumer member.
+        kafka = settings.kafka.model_copy(update={"group_id": callbacks.group_id, "group_instance_id": None})
         self.workers = RecordWorkers(
             kafka,
             list(self._kinds),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ssl
 from typing import Any
 
+from service.kafka.auth import sasl_kwargs
 from service.settings import KafkaSettings
 
 
@@ -31,12 +32,7 @@ def common_kwargs(kafka: KafkaSettings) -> dict[str, Any]:
     context = ssl_context(kafka)
     if context is not None:
         kwargs["ssl_context"] = context
-    if kafka.security_protocol.startswith("SASL"):
-        kwargs["sasl_mechanism"] = kafka.sasl_mechanism
-        kwargs["sasl_plain_username"] = kafka.sasl_username
-        kwargs["sasl_plain_password"] = (
-            kafka.sasl_password.get_secret_value() if kafka.sasl_password else None
-        )
+    kwargs.update(sasl_kwargs(kafka))
     return kwargs
 
 
@@ -50,6 +46,8 @@ def producer_kwargs(kafka: KafkaSettings) -> dict[str, Any]:
         # Deltas are small; a larger request lets one send carry many prompts' events.
         "max_batch_size": 256 * 1024,
         "max_request_size": 8 * 1024 * 1024,
+        # KAFKA_PRODUCER_CONFIG, checked against aiokafka's producer at load; it may retune the two above.
+        **kafka.producer_config,
     }
 
 
@@ -66,4 +64,7 @@ def consumer_kwargs(kafka: KafkaSettings) -> dict[str, Any]:
         # fetch only at its deadline instead of when data arrives (the embedded broker does).
         "fetch_max_wait_ms": kafka.fetch_max_wait_ms,
         "max_poll_records": 500,
+        **({"group_instance_id": kafka.group_instance_id} if kafka.group_instance_id else {}),
+        # KAFKA_CONSUMER_CONFIG, checked against aiokafka's consumer at load (client_rack, ...).
+        **kafka.consumer_config,
     }

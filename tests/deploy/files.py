@@ -31,6 +31,9 @@ CHART_MANAGED = frozenset(
         "ANTHROPIC_AUTH_TOKEN",
         "KAFKA_SASL_PASSWORD",
         "KAFKA_SSL_PASSWORD",
+        "KAFKA_SASL_OAUTH_CLIENT_SECRET",
+        # From the pod name with workload.kind=StatefulSet: one fixed value would fence every other replica.
+        "KAFKA_GROUP_INSTANCE_ID",
     }
 )
 # Read only by `claude-kafka callbacks`, so they go under `callbacks.config`, never the main `config`.
@@ -58,6 +61,7 @@ CALLBACKS_CHART_MANAGED = frozenset(
         "CALLBACK_SIGNING_SECRET",
         "KAFKA_SASL_PASSWORD",
         "KAFKA_SSL_PASSWORD",
+        "KAFKA_SASL_OAUTH_CLIENT_SECRET",
     }
 )
 METRIC_TOKEN = re.compile(r"\bclaude_kafka_\w+")
@@ -84,8 +88,11 @@ def section_names(section: str) -> frozenset[str]:
 
 @cache
 def callbacks_setting_names() -> frozenset[str]:
-    """Every env name `claude-kafka callbacks` reads: CALLBACK_*, KAFKA_* but the group, and CALLBACKS_READS."""
-    kafka = section_names("kafka") - {env_name(SECTIONS["kafka"], "group_id")}
+    """Every env name `claude-kafka callbacks` reads: CALLBACK_*, KAFKA_* but the group ids, and CALLBACKS_READS."""
+    # Its own group (CALLBACK_GROUP_ID), always with dynamic membership.
+    kafka = section_names("kafka") - {
+        env_name(SECTIONS["kafka"], f) for f in ("group_id", "group_instance_id")
+    }
     extra = {env_name(SECTIONS[section], field) for section, field in CALLBACKS_READS}
     return section_names(CALLBACK_SECTION) | kafka | extra
 

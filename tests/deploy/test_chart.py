@@ -440,3 +440,33 @@ def test_topics_job_can_be_turned_off(render: Any) -> None:
     )
     assert "Job" not in kinds
     assert "annotations" not in kinds["Secret"][0]["metadata"]
+
+
+def test_statefulset_option_gives_each_pod_its_name_as_static_member_id(render: Any) -> None:
+    """workload.kind=StatefulSet: KAFKA_GROUP_INSTANCE_ID is the pod name; the autoscalers follow the kind."""
+    kinds = render({"workload": {"kind": "StatefulSet"}, "autoscaling": {"enabled": True}})
+    assert "Deployment" not in kinds
+    [statefulset] = kinds["StatefulSet"]
+    env = env_of(statefulset)
+    assert env["KAFKA_GROUP_INSTANCE_ID"]["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.name"
+    assert statefulset["spec"]["podManagementPolicy"] == "Parallel" and "strategy" not in statefulset["spec"]
+    assert statefulset["spec"]["serviceName"] == kinds["Service"][0]["metadata"]["name"]
+    assert kinds["HorizontalPodAutoscaler"][0]["spec"]["scaleTargetRef"]["kind"] == "StatefulSet"
+    keda = render({"workload": {"kind": "StatefulSet"}, "keda": {"enabled": True}})["ScaledObject"][0]
+    assert keda["spec"]["scaleTargetRef"]["kind"] == "StatefulSet"
+    # A Deployment's pods get random names: no static membership there.
+    assert "KAFKA_GROUP_INSTANCE_ID" not in env_of(render()["Deployment"][0])
+    with pytest.raises(Exception, match="invalid propertyName 'KAFKA_GROUP_INSTANCE_ID'"):
+        render({"config": {"KAFKA_GROUP_INSTANCE_ID": "same-for-every-pod"}})
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate({**values(), "workload": {"kind": "DaemonSet"}}, schema())
+
+
+def test_the_oauth_client_secret_comes_from_the_secret(render: Any) -> None:
+    """KAFKA_SASL_OAUTH_CLIENT_SECRET is an optional key of the Secret for the pods and the topics Job."""
+    kinds = render({"secret": {"existingSecret": "ck-keys"}})
+    for workload in (kinds["Deployment"][0], kinds["Job"][0]):
+        ref = env_of(workload)["KAFKA_SASL_OAUTH_CLIENT_SECRET"]["valueFrom"]["secretKeyRef"]
+        assert ref == {"name": "ck-keys", "key": "KAFKA_SASL_OAUTH_CLIENT_SECRET", "optional": True}
+    with pytest.raises(Exception, match="invalid propertyName 'KAFKA_SASL_OAUTH_CLIENT_SECRET'"):
+        render({"config": {"KAFKA_SASL_OAUTH_CLIENT_SECRET": "x"}})

@@ -225,3 +225,11 @@ def test_example_receiver_script_is_mounted() -> None:
     script = compose()["services"]["callback-receiver"]["entrypoint"][1]
     assert receiver[script].exists()
     assert receiver[script] == (files.ROOT / "deploy" / "compose" / "callback-receiver.py").resolve()
+
+
+def test_commented_setting_examples_are_settings() -> None:
+    """Every commented `# NAME: value` example in the compose file names a real setting."""
+    text = files.COMPOSE.read_text(encoding="utf-8")
+    names = set(re.findall(r"^\s+# ([A-Z][A-Z0-9_]+): ", text, flags=re.MULTILINE))
+    assert {"KAFKA_SASL_OAUTH_TOKEN_URL", "KAFKA_CONSUMER_CONFIG", "KAFKA_GROUP_INSTANCE_ID"} <= names
+    assert names <= files.setting_names(), sorted(names - files.setting_names())

@@ -102,8 +102,8 @@ TOPIC_COMPLETIONS TOPIC_ERRORS REBALANCE_GRACE_SECONDS METRICS_HOST LOG_LEVEL LO
 {{- end }}
 {{- end }}
 {{- range $name, $_ := .Values.config }}
-{{- if has $name (list "METRICS_PORT" "SHUTDOWN_GRACE_SECONDS" "ANTHROPIC_API_KEY" "ANTHROPIC_AUTH_TOKEN" "KAFKA_SASL_PASSWORD" "KAFKA_SSL_PASSWORD") }}
-{{- fail (printf "config.%s is set by the chart (metrics.port, shutdownGraceSeconds or the Secret)" $name) }}
+{{- if has $name (list "METRICS_PORT" "SHUTDOWN_GRACE_SECONDS" "ANTHROPIC_API_KEY" "ANTHROPIC_AUTH_TOKEN" "KAFKA_SASL_PASSWORD" "KAFKA_SSL_PASSWORD" "KAFKA_SASL_OAUTH_CLIENT_SECRET" "KAFKA_GROUP_INSTANCE_ID") }}
+{{- fail (printf "config.%s is set by the chart (metrics.port, shutdownGraceSeconds, the Secret, or workload.kind=StatefulSet for the group instance id)" $name) }}
 {{- end }}
 {{- end }}
 {{- end }}
