@@ -22,7 +22,9 @@ SCRAPE_SECONDS = 1
 class PrometheusProcess(ChildProcess):
     """``prometheus`` scraping ``targets`` (job -> host:port list) every second and evaluating ``rule_files``."""
 
-    def __init__(self, workdir: Path, targets: Mapping[str, Sequence[str]], rule_files: Sequence[Path] = ()) -> None:
+    def __init__(
+        self, workdir: Path, targets: Mapping[str, Sequence[str]], rule_files: Sequence[Path] = ()
+    ) -> None:
         workdir.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
@@ -30,7 +32,8 @@ class PrometheusProcess(ChildProcess):
             "global": {"scrape_interval": f"{SCRAPE_SECONDS}s", "evaluation_interval": f"{SCRAPE_SECONDS}s"},
             "rule_files": [str(path) for path in rule_files],
             "scrape_configs": [
-                {"job_name": job, "static_configs": [{"targets": list(hosts)}]} for job, hosts in targets.items()
+                {"job_name": job, "static_configs": [{"targets": list(hosts)}]}
+                for job, hosts in targets.items()
             ],
         }
         config_path = workdir / "prometheus.yml"
@@ -86,6 +89,7 @@ class PrometheusProcess(ChildProcess):
 
 def with_values(result: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The series of a query result that have at least one number (Grafana draws nothing for NaN)."""
+
     def numbers(series: dict[str, Any]) -> list[float]:
         points = series["values"] if "values" in series else [series["value"]]
         return [float(value) for _, value in points if not math.isnan(float(value))]

@@ -12,7 +12,9 @@ RULE_TESTS = Path(__file__).with_name("alerts_test.yaml")
 
 
 def promtool(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([binary("promtool"), *args], capture_output=True, text=True, timeout=120, check=False)
+    return subprocess.run(
+        [binary("promtool"), *args], capture_output=True, text=True, timeout=120, check=False
+    )
 
 
 def test_alert_rules_file_passes_promtool_check() -> None:
@@ -20,6 +22,12 @@ def test_alert_rules_file_passes_promtool_check() -> None:
     result = promtool("check", "rules", str(files.ALERTS))
     assert result.returncode == 0, result.stdout + result.stderr
     assert f"SUCCESS: {len(files.alert_rules())} rules found" in result.stdout
+
+
+def test_compose_prometheus_config_passes_promtool_check() -> None:
+    """`promtool check config` accepts docker compose's Prometheus config."""
+    result = promtool("check", "config", str(files.PROMETHEUS))
+    assert result.returncode == 0, result.stdout + result.stderr
 
 
 def test_every_alert_fires_and_resolves_in_promtool_unit_tests() -> None:

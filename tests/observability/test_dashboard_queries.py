@@ -124,7 +124,9 @@ async def test_every_dashboard_panel_query_returns_data_from_a_real_prometheus(
             CallbacksProcess(settings, tmp_path / "callbacks.log") as dispatcher,
         ):
             # Generous: joining two consumer groups on a shared, busy machine.
-            await asyncio.gather(asyncio.to_thread(service.wait_ready, 90), asyncio.to_thread(dispatcher.wait_ready, 90))
+            await asyncio.gather(
+                asyncio.to_thread(service.wait_ready, 90), asyncio.to_thread(dispatcher.wait_ready, 90)
+            )
             jobs = {
                 "claude-kafka": [f"127.0.0.1:{service.metrics_port}"],
                 "claude-kafka-callbacks": [f"127.0.0.1:{dispatcher.metrics_port}"],
@@ -158,7 +160,9 @@ async def test_every_dashboard_panel_query_returns_data_from_a_real_prometheus(
                     assert values, f"template variable {variable} has no values"
                 rules = [r for g in prometheus.api("rules")["groups"] for r in g["rules"]]
                 assert {r["name"] for r in rules} == {r["alert"] for r in files.alert_rules()}
-                assert all(r["health"] == "ok" for r in rules), [(r["name"], r.get("lastError")) for r in rules]
+                assert all(r["health"] == "ok" for r in rules), [
+                    (r["name"], r.get("lastError")) for r in rules
+                ]
 
 
 def report(found: dict[str, int], pending: list[Target]) -> None:
