@@ -148,6 +148,7 @@ class EmulatorProcess(ChildProcess):
 
     def start(self) -> EmulatorProcess:
         super().start()
-        if not wait_for_port("127.0.0.1", self.port, 20):
-            raise AssertionError(f"emulator did not start:\n{self.log()}")
+        if not wait_for_port("127.0.0.1", self.port, 60):
+            self.stop()  # __exit__ never runs when __enter__ raises
+            raise AssertionError(f"emulator did not start within 60s:\n{self.log()}")
         return self
