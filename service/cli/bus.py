@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import KafkaConnectionError, KafkaError
@@ -17,9 +18,12 @@ from service.cli.common import CliFailure
 from service.kafka.config import common_kwargs, producer_kwargs
 from service.settings import Settings
 
-Kind = Literal["delta", "completion", "error"]
+if TYPE_CHECKING:
+    from service.batch.records import HandOffRecord
+
+Kind = Literal["delta", "completion", "error", "handoff"]
 Event = DeltaEvent | CompletionEvent | ErrorEvent
-_MODELS: dict[Kind, type[Event]] = {"delta": DeltaEvent, "completion": CompletionEvent, "error": ErrorEvent}
+_MODELS: dict[str, type[Event]] = {"delta": DeltaEvent, "completion": CompletionEvent, "error": ErrorEvent}
 
 
 def quiet_client_logs() -> None:
@@ -43,8 +47,23 @@ class OutputRecord:
     value: bytes
 
     def decode(self) -> Event:
-        """The typed event; raises ``ValueError`` (pydantic's ``ValidationError``) on a foreign value."""
+        """The typed event; raises ``ValueError`` (pydantic's ``ValidationError``) on a foreign value.
+
+        A ``handoff`` record (``TOPIC_BATCHES``) is not an output event: read it with ``handoff()``."""
+        if self.kind == "handoff":
+            raise ValueError("a batch hand-off record is not an output event")
         return _MODELS[self.kind].model_validate_json(self.value)
+
+    def handoff(self) -> HandOffRecord | None:
+        """The batch hand-off chunk this record carries, or ``None`` (tombstone, marker, foreign)."""
+        from service.batch.records import HandOffRecord
+
+        if self.kind != "handoff" or not self.value:
+            return None
+        try:
+            return HandOffRecord.model_validate_json(self.value)
+        except ValidationError:
+            return None
 
     def json_line(self) -> str:
         """The raw event with ``topic`` and ``kind`` in front, one line, for ``jq``."""
@@ -60,10 +79,11 @@ class OutputFollower:
     """Reads the delta, completion and error topics without a consumer group.
 
     ``start()`` returns only once every partition's position is resolved, so an event produced after
-    it returns is never missed (``send --wait`` starts following before it sends).
+    it returns is never missed (``send --wait`` starts following before it sends). With
+    ``handoffs=True`` it also reads ``TOPIC_BATCHES``, where the service records a submitted batch.
     """
 
-    def __init__(self, settings: Settings, *, from_beginning: bool = False) -> None:
+    def __init__(self, settings: Settings, *, from_beginning: bool = False, handoffs: bool = False) -> None:
         self._settings = settings
         topics = settings.topics
         self._kinds: dict[str, Kind] = {
@@ -71,6 +91,8 @@ class OutputFollower:
             topics.completions: "completion",
             topics.errors: "error",
         }
+        if handoffs:
+            self._kinds[topics.batches] = "handoff"
         self._from_beginning = from_beginning
         quiet_client_logs()
         self._consumer = AIOKafkaConsumer(
@@ -121,6 +143,16 @@ class OutputFollower:
         records.sort(key=lambda r: r.kind != "delta")
         return records
 
+    async def reachable(self, within: float = 5.0) -> bool:
+        """True when the broker answers a metadata request within ``within`` s.
+
+        The consumer's fetcher retries a lost broker silently; this is how ``tail`` notices."""
+        try:
+            await asyncio.wait_for(self._consumer.topics(), within)
+        except (KafkaError, TimeoutError):
+            return False
+        return True
+
     async def stop(self) -> None:
         await self._consumer.stop()
 
@@ -128,15 +160,36 @@ class OutputFollower:
 def decode_or_none(record: OutputRecord) -> Event | None:
     try:
         return record.decode()
-    except ValidationError:
+    except ValueError:  # pydantic's ValidationError is one; so is a hand-off record
         return None
+
+
+def encode_prompt(prompt: PromptEvent) -> bytes:
+    """The record value ``send_prompts`` publishes: what the service's MAX_PROMPT_BYTES measures."""
+    return prompt.model_dump_json(exclude_none=True).encode()
+
+
+def oversize(prompt: PromptEvent, limit: int) -> str | None:
+    """Why the service would dead-letter this prompt as ``prompt_too_large``, or ``None``."""
+    size = len(encode_prompt(prompt))
+    if size <= limit:
+        return None
+    return f"prompt is {size:,} bytes; the service refuses records over {limit:,} bytes (MAX_PROMPT_BYTES)"
+
+
+def cli_producer(settings: Settings) -> AIOKafkaProducer:
+    """The producer of every CLI command that publishes prompts (``send``, ``batch submit``).
+
+    One-off CLI sends gain nothing from idempotence, and the embedded broker refuses InitProducerId
+    (aiokafka then fails with ``UnknownError``), so it is off whatever KAFKA_ENABLE_IDEMPOTENCE says.
+    """
+    quiet_client_logs()
+    return AIOKafkaProducer(**{**producer_kwargs(settings.kafka), "enable_idempotence": False})
 
 
 async def send_prompts(settings: Settings, prompts: Iterable[PromptEvent]) -> list[tuple[int, int]]:
     """Publish prompts (key = custom_id) and wait for the broker's acks; ``[(partition, offset)]``."""
-    quiet_client_logs()
-    # One-off CLI sends gain nothing from idempotence, and the embedded broker refuses InitProducerId.
-    producer = AIOKafkaProducer(**{**producer_kwargs(settings.kafka), "enable_idempotence": False})
+    producer = cli_producer(settings)
     try:
         await producer.start()
     except (KafkaConnectionError, KafkaError) as exc:
@@ -146,7 +199,7 @@ async def send_prompts(settings: Settings, prompts: Iterable[PromptEvent]) -> li
         futures = [
             await producer.send(
                 settings.topics.prompts,
-                prompt.model_dump_json(exclude_none=True).encode(),
+                encode_prompt(prompt),
                 key=prompt.custom_id.encode(),
             )
             for prompt in prompts
