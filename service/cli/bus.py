@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import KafkaConnectionError, KafkaError
@@ -18,12 +17,9 @@ from service.cli.common import CliFailure
 from service.kafka.config import common_kwargs, producer_kwargs
 from service.settings import Settings
 
-if TYPE_CHECKING:
-    from service.batch.records import HandOffRecord
-
-Kind = Literal["delta", "completion", "error", "handoff"]
+Kind = Literal["delta", "completion", "error"]
 Event = DeltaEvent | CompletionEvent | ErrorEvent
-_MODELS: dict[str, type[Event]] = {"delta": DeltaEvent, "completion": CompletionEvent, "error": ErrorEvent}
+_MODELS: dict[Kind, type[Event]] = {"delta": DeltaEvent, "completion": CompletionEvent, "error": ErrorEvent}
 
 
 def quiet_client_logs() -> None:
@@ -47,23 +43,8 @@ class OutputRecord:
     value: bytes
 
     def decode(self) -> Event:
-        """The typed event; raises ``ValueError`` (pydantic's ``ValidationError``) on a foreign value.
-
-        A ``handoff`` record (``TOPIC_BATCHES``) is not an output event: read it with ``handoff()``."""
-        if self.kind == "handoff":
-            raise ValueError("a batch hand-off record is not an output event")
+        """The typed event; raises ``ValueError`` (pydantic's ``ValidationError``) on a foreign value."""
         return _MODELS[self.kind].model_validate_json(self.value)
-
-    def handoff(self) -> HandOffRecord | None:
-        """The batch hand-off chunk this record carries, or ``None`` (tombstone, marker, foreign)."""
-        from service.batch.records import HandOffRecord
-
-        if self.kind != "handoff" or not self.value:
-            return None
-        try:
-            return HandOffRecord.model_validate_json(self.value)
-        except ValidationError:
-            return None
 
     def json_line(self) -> str:
         """The raw event with ``topic`` and ``kind`` in front, one line, for ``jq``."""
@@ -79,11 +60,10 @@ class OutputFollower:
     """Reads the delta, completion and error topics without a consumer group.
 
     ``start()`` returns only once every partition's position is resolved, so an event produced after
-    it returns is never missed (``send --wait`` starts following before it sends). With
-    ``handoffs=True`` it also reads ``TOPIC_BATCHES``, where the service records a submitted batch.
+    it returns is never missed (``send --wait`` starts following before it sends).
     """
 
-    def __init__(self, settings: Settings, *, from_beginning: bool = False, handoffs: bool = False) -> None:
+    def __init__(self, settings: Settings, *, from_beginning: bool = False) -> None:
         self._settings = settings
         topics = settings.topics
         self._kinds: dict[str, Kind] = {
@@ -91,8 +71,6 @@ class OutputFollower:
             topics.completions: "completion",
             topics.errors: "error",
         }
-        if handoffs:
-            self._kinds[topics.batches] = "handoff"
         self._from_beginning = from_beginning
         quiet_client_logs()
         self._consumer = AIOKafkaConsumer(
@@ -147,11 +125,10 @@ class OutputFollower:
         """True when the broker answers a metadata request within ``within`` s.
 
         The consumer's fetcher retries a lost broker silently; this is how ``tail`` notices."""
-        try:
-            await asyncio.wait_for(self._consumer.topics(), within)
-        except (KafkaError, TimeoutError):
-            return False
-        return True
+        from service.kafka.probe import metadata_answer
+
+        # The service's own probe (pipeline/inputs.py) reaches the client the same way.
+        return await metadata_answer(self._consumer._client, within) is None
 
     async def stop(self) -> None:
         await self._consumer.stop()
@@ -160,7 +137,7 @@ class OutputFollower:
 def decode_or_none(record: OutputRecord) -> Event | None:
     try:
         return record.decode()
-    except ValueError:  # pydantic's ValidationError is one; so is a hand-off record
+    except ValidationError:
         return None
 
 

@@ -242,7 +242,7 @@ async def send_and_follow(
 
     progress = progress or Progress()
     batch = event.mode == "batch"
-    follower = OutputFollower(settings, handoffs=batch) if wait else None
+    follower = OutputFollower(settings) if wait else None
     if follower is not None:
         await follower.start()  # positioned at the end before sending, so nothing is missed
     try:
@@ -263,39 +263,45 @@ async def send_and_follow(
 
 
 class BatchWatch:
-    """The progress lines of a batch-mode ``--wait``: submitted yet, and for how long we have waited."""
+    """The progress lines of a batch-mode ``--wait``, from the batch settings: the service submits a
+    batch once its oldest prompt waited BATCH_MAX_WAIT_SECONDS, then polls it every BATCH_POLL_SECONDS
+    (backing off) until it ends."""
 
     def __init__(self, batch: BatchSettings, within: float) -> None:
         self._batch = batch
         self._started = time.monotonic()
-        self._every = max(10.0, min(batch.poll_seconds, 60.0))
+        self._every = min(max(batch.poll_seconds, 1.0), 60.0)
         self._next = self._started + self._every
-        self.batch_id: str | None = None
         click.echo(
-            f"batch mode: the service submits a batch within {batch.max_wait_seconds:.0f} s "
-            f"(BATCH_MAX_WAIT_SECONDS) and polls it every {batch.poll_seconds:.0f} s or more; "
+            f"batch mode: the service submits a batch within {batch.max_wait_seconds:g} s "
+            f"(BATCH_MAX_WAIT_SECONDS), then polls it every {batch.poll_seconds:g} s or more; "
             f"waiting up to {within:.0f} s (--timeout)",
             err=True,
         )
 
-    def submitted(self, batch_id: str) -> None:
-        if self.batch_id is None:
-            self.batch_id = batch_id
-            click.echo(f"submitted in {batch_id} after {self._elapsed()}; waiting for its results", err=True)
+    @property
+    def submitted(self) -> bool:
+        """True once the longest a prompt waits for its batch to be submitted has passed."""
+        return time.monotonic() - self._started >= self._batch.max_wait_seconds
 
     def tick(self) -> None:
         now = time.monotonic()
         if now < self._next:
             return
         self._next = now + self._every
-        if self.batch_id is None:
-            click.echo(f"waiting for the batch to be submitted ({self._elapsed()})", err=True)
+        elapsed = now - self._started
+        if self.submitted:
+            line = f"waiting for the batch's results ({_duration(elapsed)}; polled every "
+            line += f"{self._batch.poll_seconds:g} s or more)"
         else:
-            click.echo(f"{self.batch_id} still processing ({self._elapsed()})", err=True)
+            line = f"waiting for the batch to be submitted ({_duration(elapsed)} of at most "
+            line += f"{self._batch.max_wait_seconds:g} s)"
+        click.echo(line, err=True)
 
-    def _elapsed(self) -> str:
-        seconds = int(time.monotonic() - self._started)
-        return f"{seconds // 60} min {seconds % 60} s" if seconds >= 60 else f"{seconds} s"
+
+def _duration(seconds: float) -> str:
+    whole = int(seconds)
+    return f"{whole // 60} min {whole % 60} s" if whole >= 60 else f"{whole} s"
 
 
 async def stream_answer(
@@ -316,10 +322,6 @@ async def stream_answer(
     deadline = time.monotonic() + within
     while time.monotonic() < deadline:
         for record in await follower.poll():
-            if watch is not None and (handoff := record.handoff()) is not None:
-                if any(entry.custom_id == custom_id for entry in handoff.entries):
-                    watch.submitted(handoff.batch_id)
-                continue
             event = decode_or_none(record)
             if event is None or not ours(event, custom_id, source):
                 continue
@@ -350,10 +352,13 @@ async def stream_answer(
                         return 0 if ok else EXIT_ERROR_EVENT
         if watch is not None:
             watch.tick()
-    unsubmitted = watch is not None and watch.batch_id is None
+    unsubmitted = watch is not None and not watch.submitted
     waiting_for = "the batch to be submitted" if unsubmitted else "a final event"
-    submitted = watch is not None and not unsubmitted
-    hint = "the batch is still open; " if submitted else "is the service running? "
+    hint = (
+        "the batch may still be open; "
+        if watch is not None and watch.submitted
+        else "is the service running? "
+    )
     click.secho(
         f"claude-kafka: no final event for {custom_id} within {within:.0f} s (waited for {waiting_for}; "
         f"hint: {hint}follow it later with `claude-kafka tail --id {custom_id}`)",

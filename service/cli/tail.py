@@ -91,8 +91,9 @@ async def follow(settings: Settings, *, as_json: bool, ids: frozenset[str], from
         else:
             click.echo(f"claude-kafka: {text}", err=True)  # stdout stays one JSON object per line
 
+    start = "their first retained event" if ids else "the beginning" if from_beginning else "the end"
+    note(f"following {', '.join(settings.topics.outputs())} on {where} from {start}")
     if view is not None:
-        view.note(f"following {', '.join(settings.topics.outputs())} on {where}")
         view.start()
     up, next_probe = True, time.monotonic() + PROBE_SECONDS
     try:
