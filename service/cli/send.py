@@ -200,8 +200,8 @@ def refuse_oversize(event: PromptEvent, limit: int) -> None:
     if problem := oversize(event, limit):
         raise CliFailure(
             problem,
-            hint=f"shorten it, or raise {env_name(PipelineSettings, 'max_prompt_bytes')} for the service "
-            "(and here, where it is read from the same settings)",
+            hint=f"shorten it, or raise {env_name(PipelineSettings, 'max_prompt_bytes')} "
+            "for the service and here alike",
         )
 
 

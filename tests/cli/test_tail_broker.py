@@ -55,7 +55,12 @@ async def test_tail_starts_at_the_end_and_reports_the_broker_going_and_coming_ba
     own_broker.start()
     settings = make_settings(kafka={"bootstrap_servers": own_broker.bootstrap, "enable_idempotence": False})
     await create_topics(settings)
-    await produce(settings, settings.topics.deltas, [_marker("before")])
+    # Several in one record batch (the embedded broker's "latest offset" is that batch's start), a
+    # minute old: what tail must not show however the broker answers.
+    minute_ago = int(time.time() * 1000) - 60_000
+    await produce(
+        settings, settings.topics.deltas, [_marker("before") for _ in range(5)], timestamp_ms=minute_ago
+    )
     env = settings_env(settings)
     args = ("-b", own_broker.bootstrap, "--json")
     tail = Cli("tail", *args, cwd=tmp_path, env=env)
