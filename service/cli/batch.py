@@ -4,13 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
+from rich.console import Console
 
+from schemas import CompletionEvent, ErrorEvent, PromptEvent, SourceRecord
 from service.cli import main
 from service.cli.common import (
+    EXIT_ERROR_EVENT,
+    EXIT_INTERRUPTED,
+    EXIT_TIMEOUT,
+    CliFailure,
     bootstrap_option,
     env_file_option,
     kafka_overrides,
@@ -18,6 +25,9 @@ from service.cli.common import (
     settings_or_exit,
 )
 from service.settings import Settings
+
+if TYPE_CHECKING:
+    from service.cli.bus import OutputFollower
 
 
 @main.group()
@@ -28,107 +38,165 @@ def batch() -> None:
 @batch.command()
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--no-wait", is_flag=True, help="Return once the prompts are published.")
+@click.option("--skip-bad-lines", is_flag=True, help="Publish the valid lines even if some are not.")
 @click.option("--timeout", default=86_400.0, show_default=True, help="Seconds to wait for final events.")
 @bootstrap_option
 @env_file_option
-def submit(file: Path, no_wait: bool, timeout: float, bootstrap_servers: str | None, env_file: Path) -> None:
+def submit(file: Path, no_wait: bool, skip_bad_lines: bool, timeout: float, bootstrap_servers: str | None,
+           env_file: Path) -> None:  # fmt: skip
     """Publish a Message Batches JSONL file ({"custom_id", "params"} per line) as batch-mode prompts.
 
-    Bad lines are reported by line number and skipped. Then a progress bar runs until every
-    custom_id has a final event on the completions or errors topic (unless --no-wait).
+    Every line is checked first: a bad one is reported with its line number and field, and
+    nothing is published (exit 2) unless --skip-bad-lines. Then a progress bar runs until every
+    custom_id of this run has a final event on the completions or errors topic (unless
+    --no-wait); events from earlier runs of the same file are not counted.
+    Exit codes: 0 all completed, 1 any request errored, 2 bad input or config, 3 timeout,
+    130 Ctrl-C while waiting (the prompts are published either way).
 
     \b
     Example:
       claude-kafka batch submit requests.jsonl
     """
     settings = settings_or_exit(env_file, kafka=kafka_overrides(bootstrap_servers))
-    records, problems = read_jsonl(file)
+    prompts, problems = read_jsonl(file, settings.pipeline.max_prompt_bytes)
     for line, problem in problems:
-        click.echo(f"{file}:{line}: {problem}", err=True)
-    if not records:
-        raise SystemExit(1)
-    ids = asyncio.run(_publish(settings, records))
-    click.echo(f"published {len(ids)} batch prompts to {settings.topics.prompts}")
-    if not no_wait:
-        asyncio.run(_wait(settings, set(ids), timeout))
-    if problems:
-        raise SystemExit(1)
+        click.echo(f"claude-kafka: {file}: line {line}: {problem}", err=True)
+    if problems and not skip_bad_lines:
+        raise CliFailure(
+            f"{len(problems)} bad line{'s' if len(problems) > 1 else ''} in {file}; nothing was published",
+            hint="fix them, or pass --skip-bad-lines to publish the others",
+        )
+    if not prompts:
+        raise CliFailure(f"no requests in {file}", hint='one {"custom_id": ..., "params": {...}} per line')
+    try:
+        code = asyncio.run(_submit(settings, prompts, wait=not no_wait, within=timeout))
+    except KeyboardInterrupt:
+        click.echo(
+            "claude-kafka: stopped waiting; the prompts are published and the service still answers them "
+            "(follow them with `claude-kafka tail`)",
+            err=True,
+        )
+        code = EXIT_INTERRUPTED
+    sys.exit(code)
 
 
-def read_jsonl(path: Path) -> tuple[list[tuple[bytes, bytes]], list[tuple[int, str]]]:
-    """``(key, value)`` prompt records, and ``(line number, problem)`` for lines that are not."""
+def read_jsonl(path: Path, max_prompt_bytes: int) -> tuple[list[PromptEvent], list[tuple[int, str]]]:
+    """Batch-mode prompts, and ``(line number, problem)`` for lines that are not valid ones.
+
+    A problem names the field (``params.max_tokens: Input should be a valid integer``); a repeated
+    custom_id is one (the Batches API refuses it, and this run's results are matched by id), and so
+    is a prompt the service would refuse as larger than MAX_PROMPT_BYTES.
+    """
     from pydantic import ValidationError
 
-    from schemas import PromptEvent
+    from service.cli.bus import oversize
+    from service.pipeline.intake import describe_validation
 
-    records: list[tuple[bytes, bytes]] = []
+    prompts: list[PromptEvent] = []
     problems: list[tuple[int, str]] = []
+    seen: dict[str, int] = {}
     with path.open("rb") as lines:
         for number, raw in enumerate(lines, 1):
             if not raw.strip():
                 continue
             try:
                 data = json.loads(raw)
-                if not isinstance(data, dict):
-                    raise ValueError("expected a JSON object")
-                data["mode"] = "batch"
-                prompt = PromptEvent.model_validate(data)
-            except (ValueError, ValidationError) as exc:
-                problems.append((number, str(exc).splitlines()[0] if str(exc) else type(exc).__name__))
+            except ValueError as exc:
+                problems.append((number, f"not JSON: {exc}"))
                 continue
-            records.append((prompt.custom_id.encode(), prompt.model_dump_json(exclude_none=True).encode()))
-    return records, problems
+            if not isinstance(data, dict):
+                problems.append((number, "expected a JSON object"))
+                continue
+            try:
+                prompt = PromptEvent.model_validate({**data, "mode": "batch"})
+            except ValidationError as exc:
+                problems.append((number, describe_validation(exc)))
+                continue
+            if (first := seen.get(prompt.custom_id)) is not None:
+                problems.append((number, f"custom_id: {prompt.custom_id!r} repeats line {first}"))
+                continue
+            if too_big := oversize(prompt, max_prompt_bytes):
+                problems.append((number, too_big))
+                continue
+            seen[prompt.custom_id] = number
+            prompts.append(prompt)
+    return prompts, problems
 
 
-async def _publish(settings: Settings, records: list[tuple[bytes, bytes]]) -> list[str]:
-    from aiokafka import AIOKafkaProducer
+async def _submit(settings: Settings, prompts: list[PromptEvent], *, wait: bool, within: float) -> int:
+    from service.cli.bus import OutputFollower, send_prompts
 
-    from service.kafka.config import producer_kwargs
-
-    producer = AIOKafkaProducer(**producer_kwargs(settings.kafka))
-    await producer.start()
+    # Positioned at the end before publishing: results of earlier runs of the same ids are not counted.
+    follower = OutputFollower(settings) if wait else None
+    if follower is not None:
+        await follower.start()
     try:
-        futures = [await producer.send(settings.topics.prompts, v, key=k) for k, v in records]
-        await asyncio.gather(*futures)
+        placed = await send_prompts(settings, prompts)
+        click.echo(f"published {len(prompts)} batch prompts to {settings.topics.prompts}")
+        if follower is None:
+            return 0
+        by_source = {
+            SourceRecord(topic=settings.topics.prompts, partition=partition, offset=offset): prompt.custom_id
+            for prompt, (partition, offset) in zip(prompts, placed, strict=True)
+        }
+        return await _wait(follower, Results(by_source), within)
     finally:
-        await producer.stop()
-    return [k.decode() for k, _ in records]
+        if follower is not None:
+            await follower.stop()
 
 
-async def _wait(settings: Settings, ids: set[str], wait_seconds: float) -> None:
-    from aiokafka import AIOKafkaConsumer
+class Results:
+    """The final outcome of each prompt of this run, by custom_id. Pure."""
+
+    def __init__(self, by_source: dict[SourceRecord, str]) -> None:
+        self._by_source = by_source
+        self.ids = frozenset(by_source.values())
+        self.done: dict[str, bool] = {}  # custom_id -> completed (False: errored)
+
+    def record(self, event: CompletionEvent | ErrorEvent) -> None:
+        """Count a final event of ours: by custom_id, or an error event naming our record."""
+        custom_id = event.custom_id
+        if custom_id is None and isinstance(event, ErrorEvent):
+            custom_id = self._by_source.get(event.source)
+        if custom_id in self.ids and custom_id not in self.done:
+            self.done[custom_id] = isinstance(event, CompletionEvent)
+
+    @property
+    def errored(self) -> int:
+        return sum(1 for ok in self.done.values() if not ok)
+
+    @property
+    def finished(self) -> bool:
+        return len(self.done) == len(self.ids)
+
+
+async def _wait(follower: OutputFollower, results: Results, within: float) -> int:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from service.kafka.config import common_kwargs
+    from service.cli.bus import decode_or_none
 
-    topics = (settings.topics.completions, settings.topics.errors)
-    consumer = AIOKafkaConsumer(
-        *topics, **common_kwargs(settings.kafka), group_id=None, auto_offset_reset="earliest"
-    )
-    await consumer.start()
-    done: dict[str, str] = {}
     loop = asyncio.get_running_loop()
-    deadline = loop.time() + wait_seconds
+    started = loop.time()
     errors_column = TextColumn("{task.fields[errors]} errors")
     columns = (TextColumn("batch"), BarColumn(), MofNCompleteColumn(), errors_column, TimeElapsedColumn())
-    try:
-        with Progress(*columns) as progress:
-            task = progress.add_task("batch", total=len(ids), errors=0)
-            while len(done) < len(ids) and loop.time() < deadline:
-                batches = await consumer.getmany(timeout_ms=500, max_records=5000)
-                for messages in batches.values():
-                    for m in messages:
-                        key = m.key.decode() if m.key else None
-                        if key in ids and key not in done:
-                            done[key] = m.topic
-                errors = sum(1 for t in done.values() if t == settings.topics.errors)
-                progress.update(task, completed=len(done), errors=errors)
-    finally:
-        await consumer.stop()
-    if len(done) < len(ids):
-        raise click.ClickException(
-            f"{len(ids) - len(done)} prompts without a final event after {wait_seconds}s"
+    with Progress(*columns, console=Console(stderr=True)) as progress:
+        task = progress.add_task("batch", total=len(results.ids), errors=0)
+        while not results.finished and loop.time() - started < within:
+            for record in await follower.poll(timeout_ms=500):
+                event = decode_or_none(record)
+                if isinstance(event, CompletionEvent | ErrorEvent):
+                    results.record(event)
+            progress.update(task, completed=len(results.done), errors=results.errored)
+    elapsed = loop.time() - started
+    completed = len(results.done) - results.errored
+    click.echo(f"{completed} completed, {results.errored} errored in {elapsed:.0f} s")
+    if not results.finished:
+        raise CliFailure(
+            f"{len(results.ids) - len(results.done)} prompts without a final event after {within:.0f} s",
+            hint="the batch may still be open: `claude-kafka batch status`; raise --timeout",
+            exit_code=EXIT_TIMEOUT,
         )
+    return EXIT_ERROR_EVENT if results.errored else 0
 
 
 @batch.command()
@@ -142,7 +210,6 @@ def status(bootstrap_servers: str | None, env_file: Path) -> None:
     if not rows:
         click.echo("no open batches")
         return
-    from rich.console import Console
     from rich.table import Table
 
     table = Table("batch id", "submitted", "requests", "status", "processing", "succeeded", "errored",

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.errors import KafkaConnectionError, KafkaError
 from pydantic import ValidationError
 
@@ -19,6 +20,8 @@ from service.settings import Settings
 
 Kind = Literal["delta", "completion", "error"]
 Event = DeltaEvent | CompletionEvent | ErrorEvent
+# A record this much older than the follower's start is not "after the end" (see _after_start).
+STALE_MS = 5_000
 _MODELS: dict[Kind, type[Event]] = {"delta": DeltaEvent, "completion": CompletionEvent, "error": ErrorEvent}
 
 
@@ -72,6 +75,8 @@ class OutputFollower:
             topics.errors: "error",
         }
         self._from_beginning = from_beginning
+        self._started_ms = 0
+        self._settled: set[TopicPartition] = set()
         quiet_client_logs()
         self._consumer = AIOKafkaConsumer(
             **common_kwargs(settings.kafka),
@@ -81,6 +86,7 @@ class OutputFollower:
         )
 
     async def start(self) -> None:
+        self._started_ms = int(time.time() * 1000)
         try:
             await self._consumer.start()
         except KafkaError as exc:
@@ -114,12 +120,34 @@ class OutputFollower:
         batches = await self._consumer.getmany(timeout_ms=timeout_ms, max_records=2000)
         records = [
             OutputRecord(m.topic, self._kinds[m.topic], m.partition, m.offset, m.value or b"")
-            for messages in batches.values()
-            for m in messages
+            for tp, messages in batches.items()
+            for m in self._after_start(tp, messages)
         ]
         # Within one fetch, deltas first: a completion read in the same poll then finds its text shown.
         records.sort(key=lambda r: r.kind != "delta")
         return records
+
+    def _after_start(self, tp: TopicPartition, messages: list[ConsumerRecord[Any, Any]]) -> list[Any]:
+        """Drop, from a partition's first fetch, records older than ``start()`` by over STALE_MS.
+
+        The embedded broker (Tansu) answers "latest offset" with the start of the partition's last
+        record batch, so a follower positioned "at the end" first reads that whole batch again: old
+        events that ``tail`` would show and ``send --wait`` would count. Only the first fetch can hold
+        them; the allowance keeps a producer whose clock runs a little behind ours from being dropped.
+        """
+        if self._from_beginning or tp in self._settled:
+            return messages
+        self._settled.add(tp)
+        return [m for m in messages if m.timestamp >= self._started_ms - STALE_MS]
+
+    async def reachable(self, within: float = 5.0) -> bool:
+        """True when the broker answers a metadata request within ``within`` s.
+
+        The consumer's fetcher retries a lost broker silently; this is how ``tail`` notices."""
+        from service.kafka.probe import metadata_answer
+
+        # The service's own probe (pipeline/inputs.py) reaches the client the same way.
+        return await metadata_answer(self._consumer._client, within) is None
 
     async def stop(self) -> None:
         await self._consumer.stop()
@@ -132,11 +160,32 @@ def decode_or_none(record: OutputRecord) -> Event | None:
         return None
 
 
+def encode_prompt(prompt: PromptEvent) -> bytes:
+    """The record value ``send_prompts`` publishes: what the service's MAX_PROMPT_BYTES measures."""
+    return prompt.model_dump_json(exclude_none=True).encode()
+
+
+def oversize(prompt: PromptEvent, limit: int) -> str | None:
+    """Why the service would dead-letter this prompt as ``prompt_too_large``, or ``None``."""
+    size = len(encode_prompt(prompt))
+    if size <= limit:
+        return None
+    return f"prompt is {size:,} bytes; the service refuses records over {limit:,} bytes (MAX_PROMPT_BYTES)"
+
+
+def cli_producer(settings: Settings) -> AIOKafkaProducer:
+    """The producer of every CLI command that publishes prompts (``send``, ``batch submit``).
+
+    One-off CLI sends gain nothing from idempotence, and the embedded broker refuses InitProducerId
+    (aiokafka then fails with ``UnknownError``), so it is off whatever KAFKA_ENABLE_IDEMPOTENCE says.
+    """
+    quiet_client_logs()
+    return AIOKafkaProducer(**{**producer_kwargs(settings.kafka), "enable_idempotence": False})
+
+
 async def send_prompts(settings: Settings, prompts: Iterable[PromptEvent]) -> list[tuple[int, int]]:
     """Publish prompts (key = custom_id) and wait for the broker's acks; ``[(partition, offset)]``."""
-    quiet_client_logs()
-    # One-off CLI sends gain nothing from idempotence, and the embedded broker refuses InitProducerId.
-    producer = AIOKafkaProducer(**{**producer_kwargs(settings.kafka), "enable_idempotence": False})
+    producer = cli_producer(settings)
     try:
         await producer.start()
     except (KafkaConnectionError, KafkaError) as exc:
@@ -146,7 +195,7 @@ async def send_prompts(settings: Settings, prompts: Iterable[PromptEvent]) -> li
         futures = [
             await producer.send(
                 settings.topics.prompts,
-                prompt.model_dump_json(exclude_none=True).encode(),
+                encode_prompt(prompt),
                 key=prompt.custom_id.encode(),
             )
             for prompt in prompts

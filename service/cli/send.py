@@ -1,7 +1,8 @@
 """``claude-kafka send``: publish one PromptEvent; with ``--wait``, stream its answer back.
 
 Exit codes: 0 completed (or sent, without ``--wait``), 1 an error event came back, 2 bad usage or
-configuration (including an unreachable broker), 3 ``--timeout`` passed without a final event.
+configuration (including an unreachable broker or an oversize prompt), 3 ``--timeout`` passed without
+a final event, 130 Ctrl-C while waiting.
 """
 
 from __future__ import annotations
@@ -11,13 +12,14 @@ import json
 import sys
 import time
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
 from pydantic import ValidationError
 
-from schemas import PromptEvent
+from schemas import ErrorEvent, PromptEvent, SourceRecord
 from schemas.models import DEFAULT_MODEL
 from service.cli import main
 from service.cli.common import (
@@ -30,12 +32,16 @@ from service.cli.common import (
     kafka_overrides,
     settings_or_exit,
 )
-from service.settings import Settings
+from service.settings import BatchSettings, PipelineSettings, Settings, env_name
 
 if TYPE_CHECKING:
-    from service.cli.bus import OutputFollower
+    from service.cli.bus import Event, OutputFollower
 
 DEFAULT_MAX_TOKENS = 1024
+
+STREAM_TIMEOUT = 120.0
+# After the batch is submitted: most batches end within an hour (the API allows 24 h; --timeout).
+BATCH_POLLING_BUDGET = 3600.0
 
 
 def new_id(prefix: str = "cli") -> str:
@@ -119,7 +125,9 @@ def read_text(prompt: str | None, file: Path | None) -> str | None:
 @click.option("--json", "raw_json", default=None, metavar="JSON|@FILE",
               help="A full PromptEvent or Messages API params as JSON (@path, @- = stdin).")  # fmt: skip
 @click.option("--wait", "-w", is_flag=True, help="Follow this prompt: stream its text, then usage and cost.")
-@click.option("--timeout", default=120.0, show_default=True, help="Seconds --wait waits for the final event.")
+@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=None,
+              help=f"Seconds --wait waits for the final event (default {STREAM_TIMEOUT:.0f}; batch mode: "
+              f"BATCH_MAX_WAIT_SECONDS + {BATCH_POLLING_BUDGET:.0f}).")  # fmt: skip
 @bootstrap_option
 @env_file_option
 def send(
@@ -134,7 +142,7 @@ def send(
     attrs: tuple[str, ...],
     raw_json: str | None,
     wait: bool,
-    timeout: float,
+    timeout: float | None,
     bootstrap_servers: str | None,
     env_file: Path,
 ) -> None:
@@ -142,12 +150,17 @@ def send(
 
     The prompt comes from PROMPT, --file, stdin (when nothing else is given, or PROMPT is -), or
     --json. With --wait the answer streams to stdout; thinking, usage and cost go to stderr.
-    Exit codes: 0 completed, 1 error event, 2 bad usage or config, 3 timeout.
+    A prompt larger than MAX_PROMPT_BYTES is refused here, before it is sent. In batch mode
+    --wait says when the service submits the batch (after BATCH_MAX_WAIT_SECONDS at most) and
+    shows a progress line while it polls. Ctrl-C stops waiting, not the prompt: follow it later
+    with `claude-kafka tail --id CUSTOM_ID`.
+    Exit codes: 0 completed, 1 error event, 2 bad usage or config, 3 timeout, 130 Ctrl-C.
 
     \b
     Examples:
       claude-kafka send "Write a haiku about Kafka" -b 127.0.0.1:9092 --wait
       echo "Summarise: ..." | claude-kafka send --attr tenant=acme --wait
+      claude-kafka send --mode batch --wait "Half price, answered within the hour"
       claude-kafka send --json '{"custom_id":"q1","params":{"model":"claude-sonnet-5-5",
           "max_tokens":256,"messages":[{"role":"user","content":"Hi"}]}}'
     """
@@ -165,21 +178,76 @@ def send(
         custom_id=custom_id, attrs=parse_attrs(attrs),
     )  # fmt: skip
     settings = settings_or_exit(env_file, kafka=kafka_overrides(bootstrap_servers))
+    refuse_oversize(event, settings.pipeline.max_prompt_bytes)
+    within = timeout if timeout is not None else default_timeout(event.mode, settings.batch)
+    progress = Progress()
     try:
-        code = asyncio.run(send_and_follow(settings, event, wait=wait, within=timeout))
+        code = asyncio.run(send_and_follow(settings, event, wait=wait, within=within, progress=progress))
     except KeyboardInterrupt:
-        code = EXIT_INTERRUPTED
+        code = interrupted(event.custom_id, progress)
     sys.exit(code)
 
 
-async def send_and_follow(settings: Settings, event: PromptEvent, *, wait: bool, within: float) -> int:
+def default_timeout(mode: str, batch: BatchSettings) -> float:
+    """How long --wait waits without --timeout: a batch prompt first waits to be submitted."""
+    return batch.max_wait_seconds + BATCH_POLLING_BUDGET if mode == "batch" else STREAM_TIMEOUT
+
+
+def refuse_oversize(event: PromptEvent, limit: int) -> None:
+    """Refuse what the service would dead-letter as ``prompt_too_large`` (it measures the record)."""
+    from service.cli.bus import oversize
+
+    if problem := oversize(event, limit):
+        raise CliFailure(
+            problem,
+            hint=f"shorten it, or raise {env_name(PipelineSettings, 'max_prompt_bytes')} "
+            "for the service and here alike",
+        )
+
+
+@dataclass
+class Progress:
+    """Where the prompt got to, for the Ctrl-C message."""
+
+    source: SourceRecord | None = None
+
+
+def interrupted(custom_id: str, progress: Progress) -> int:
+    if progress.source is None:
+        click.echo("claude-kafka: interrupted before the prompt was sent", err=True)
+    else:
+        click.echo(
+            f"claude-kafka: stopped waiting; {custom_id} is still being answered "
+            f"(follow it with `claude-kafka tail --id {custom_id}`)",
+            err=True,
+        )
+    return EXIT_INTERRUPTED
+
+
+def ours(event: Event, custom_id: str, source: SourceRecord | None) -> bool:
+    """This prompt's event: by custom_id, or an error event without one that names our record.
+
+    The service cannot always read a custom_id (a record it cannot parse); its error event still
+    names the record's topic, partition and offset.
+    """
+    if event.custom_id == custom_id:
+        return True
+    return isinstance(event, ErrorEvent) and event.custom_id is None and event.source == source
+
+
+async def send_and_follow(
+    settings: Settings, event: PromptEvent, *, wait: bool, within: float, progress: Progress | None = None
+) -> int:
     from service.cli.bus import OutputFollower, send_prompts
 
+    progress = progress or Progress()
+    batch = event.mode == "batch"
     follower = OutputFollower(settings) if wait else None
     if follower is not None:
         await follower.start()  # positioned at the end before sending, so nothing is missed
     try:
         [(partition, offset)] = await send_prompts(settings, [event])
+        progress.source = SourceRecord(topic=settings.topics.prompts, partition=partition, offset=offset)
         click.echo(
             f"sent {event.custom_id} to {settings.topics.prompts} partition {partition} offset {offset}",
             err=True,
@@ -187,13 +255,62 @@ async def send_and_follow(settings: Settings, event: PromptEvent, *, wait: bool,
         if follower is None:
             click.echo(event.custom_id)
             return 0
-        return await stream_answer(follower, event.custom_id, within)
+        watch = BatchWatch(settings.batch, within) if batch else None
+        return await stream_answer(follower, event.custom_id, within, progress.source, watch)
     finally:
         if follower is not None:
             await follower.stop()
 
 
-async def stream_answer(follower: OutputFollower, custom_id: str, within: float) -> int:
+class BatchWatch:
+    """The progress lines of a batch-mode ``--wait``, from the batch settings: the service submits a
+    batch once its oldest prompt waited BATCH_MAX_WAIT_SECONDS, then polls it every BATCH_POLL_SECONDS
+    (backing off) until it ends."""
+
+    def __init__(self, batch: BatchSettings, within: float) -> None:
+        self._batch = batch
+        self._started = time.monotonic()
+        self._every = min(max(batch.poll_seconds, 1.0), 60.0)
+        self._next = self._started + self._every
+        click.echo(
+            f"batch mode: the service submits a batch within {batch.max_wait_seconds:g} s "
+            f"(BATCH_MAX_WAIT_SECONDS), then polls it every {batch.poll_seconds:g} s or more; "
+            f"waiting up to {within:.0f} s (--timeout)",
+            err=True,
+        )
+
+    @property
+    def submitted(self) -> bool:
+        """True once the longest a prompt waits for its batch to be submitted has passed."""
+        return time.monotonic() - self._started >= self._batch.max_wait_seconds
+
+    def tick(self) -> None:
+        now = time.monotonic()
+        if now < self._next:
+            return
+        self._next = now + self._every
+        elapsed = now - self._started
+        if self.submitted:
+            line = f"waiting for the batch's results ({_duration(elapsed)}; polled every "
+            line += f"{self._batch.poll_seconds:g} s or more)"
+        else:
+            line = f"waiting for the batch to be submitted ({_duration(elapsed)} of at most "
+            line += f"{self._batch.max_wait_seconds:g} s)"
+        click.echo(line, err=True)
+
+
+def _duration(seconds: float) -> str:
+    whole = int(seconds)
+    return f"{whole // 60} min {whole % 60} s" if whole >= 60 else f"{whole} s"
+
+
+async def stream_answer(
+    follower: OutputFollower,
+    custom_id: str,
+    within: float,
+    source: SourceRecord | None = None,
+    watch: BatchWatch | None = None,
+) -> int:
     """Print this request's text as it streams; return the exit code for its final event."""
     from service.cli.bus import decode_or_none
     from service.cli.reassemble import Board, Finished, Restarted, Status, TextAppended, ToolCalled, summary
@@ -206,8 +323,10 @@ async def stream_answer(follower: OutputFollower, custom_id: str, within: float)
     while time.monotonic() < deadline:
         for record in await follower.poll():
             event = decode_or_none(record)
-            if event is None or event.custom_id != custom_id:
+            if event is None or not ours(event, custom_id, source):
                 continue
+            if event.custom_id is None:  # an error event that names our record, not our id
+                event = event.model_copy(update={"custom_id": custom_id})
             for update in board.apply(event):
                 match update:
                     case TextAppended(_, "thinking", piece):
@@ -231,9 +350,18 @@ async def stream_answer(follower: OutputFollower, custom_id: str, within: float)
                         ok = request.status is Status.COMPLETED
                         click.secho(summary(request), err=True, fg="green" if ok else "red", color=colour)
                         return 0 if ok else EXIT_ERROR_EVENT
+        if watch is not None:
+            watch.tick()
+    unsubmitted = watch is not None and not watch.submitted
+    waiting_for = "the batch to be submitted" if unsubmitted else "a final event"
+    hint = (
+        "the batch may still be open; "
+        if watch is not None and watch.submitted
+        else "is the service running? "
+    )
     click.secho(
-        f"claude-kafka: no final event for {custom_id} within {within:.0f} s "
-        f"(hint: is the service running? follow it later with `claude-kafka tail --id {custom_id}`)",
+        f"claude-kafka: no final event for {custom_id} within {within:.0f} s (waited for {waiting_for}; "
+        f"hint: {hint}follow it later with `claude-kafka tail --id {custom_id}`)",
         err=True, fg="red", color=colour,
     )  # fmt: skip
     return EXIT_TIMEOUT
