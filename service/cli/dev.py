@@ -53,7 +53,6 @@ def dev(*, demo: bool, exit_after_demo: bool, real: bool, port: int | None, metr
       ANTHROPIC_API_KEY=sk-ant-... claude-kafka dev --real --port 9092
     """
     from service.devstack import DevOptions
-    from service.errors import ConfigError
 
     options = DevOptions(
         broker_port=port,
@@ -63,13 +62,10 @@ def dev(*, demo: bool, exit_after_demo: bool, real: bool, port: int | None, metr
         tokens_per_second=tokens_per_second,
         partitions=partitions,
     )
-    try:
-        flow = _dev(options, env_file, demo=demo or exit_after_demo, exit_after_demo=exit_after_demo,
-                    batch_wait=batch_wait, plain=plain)  # fmt: skip
-        code = asyncio.run(flow)
-    except ConfigError as exc:
-        raise CliFailure("; ".join(exc.problems), hint="see `claude-kafka config`") from None
-    sys.exit(code)
+    # A bad setting (a ConfigError) is one line at the CLI's boundary, like every other failure.
+    flow = _dev(options, env_file, demo=demo or exit_after_demo, exit_after_demo=exit_after_demo,
+                batch_wait=batch_wait, plain=plain)  # fmt: skip
+    sys.exit(asyncio.run(flow))
 
 
 def command_prefix() -> str:

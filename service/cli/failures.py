@@ -24,7 +24,7 @@ from typing import Any
 
 import click
 
-from service.cli.common import EXIT_INTERRUPTED, SETTINGS_KEY, CliFailure
+from service.cli.common import EXIT_CONFIG, EXIT_INTERRUPTED, SETTINGS_KEY, CliFailure
 from service.errors import ClaudeError, ConfigError
 from service.errors import KafkaError as ServiceKafkaError
 
@@ -182,17 +182,28 @@ class Boundary(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
+        except CliFailure as failure:
+            raise _with_hint(failure, ctx) from failure.__cause__
         except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
             raise
         except (Exception, KeyboardInterrupt) as exc:
             debug = ctx.find_root().params.get("debug")
             if debug and not isinstance(exc, KeyboardInterrupt):
                 traceback.print_exception(exc, file=sys.stderr)
-            raise explain(exc, _where(ctx.meta)) from None
+            raise _with_hint(explain(exc, _where(ctx.meta)), ctx) from None
+
+
+def _with_hint(failure: CliFailure, ctx: click.Context) -> CliFailure:
+    """Every failure line names where to look next: a bare one points at the command's --help."""
+    path = ctx.meta.get("claude_kafka.path")
+    if failure.hint is None and failure.exit_code == EXIT_CONFIG and path:
+        failure.hint = f"see `{path} --help`"
+    return failure
 
 
 def _remember(ctx: click.Context) -> None:
     ctx.meta["claude_kafka.command"] = ctx.info_name or ""
+    ctx.meta["claude_kafka.path"] = ctx.command_path
     ctx.meta["claude_kafka.params"] = dict(ctx.params)
     ctx.meta["claude_kafka.options"] = {
         p.name: p.opts[0] for p in ctx.command.params if isinstance(p, click.Option) and p.name
