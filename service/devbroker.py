@@ -109,6 +109,14 @@ class EmbeddedBroker:
         ]
 
     def start(self, timeout: float = 20.0, log_path: Path | None = None) -> EmbeddedBroker:
+        # A port someone else listens on would pass the readiness probe below and leave clients
+        # talking to a stranger: refuse it as the OS would (EADDRINUSE, one line at the CLI).
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # TIME_WAIT is not a listener
+            try:
+                probe.bind((self.host, self.port))
+            except OSError as exc:
+                raise OSError(exc.errno, f"cannot bind {(self.host, self.port)}: {exc.strerror}") from None
         out = open(log_path, "ab") if log_path else subprocess.DEVNULL  # noqa: SIM115 - owned by Popen
         env = {**os.environ, "RUST_LOG": os.environ.get("RUST_LOG", "warn")}
         self._process = subprocess.Popen(

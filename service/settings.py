@@ -1,8 +1,11 @@
-"""The settings tree: environment variables (and an optional ``.env``), loaded once by the CLI.
+"""The settings tree: environment variables, an optional ``.env`` and profile, loaded once by the CLI.
 
 Each section is its own ``BaseSettings`` with the prefix users type (``KAFKA_``, ``TOPIC_``,
 ``BATCH_``, ...); ``Settings`` groups them. Nothing imports a global instance: ``load_settings()`` is
 called once at start-up and the frozen result is passed down.
+
+Precedence, highest first: explicit values (the CLI's flags), environment variables, ``.env``, the
+active profile (``service.profiles``), the defaults here.
 """
 
 from __future__ import annotations
@@ -11,6 +14,8 @@ import importlib.util
 import ipaddress
 import json
 import socket
+from collections.abc import Mapping
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
@@ -24,11 +29,18 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic_settings import (
+    BaseSettings,
+    InitSettingsSource,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
 
 from service import secretfiles
 from service.errors import ConfigError
 from service.pipeline.pricing import read_price_file
+from service.profiles import Profile, as_field_values
 
 CommaList = Annotated[tuple[str, ...], NoDecode]
 
@@ -37,6 +49,13 @@ def _split_commas(value: Any) -> Any:
     if isinstance(value, str):
         return tuple(item.strip() for item in value.split(",") if item.strip())
     return value
+
+
+# The profile's values for the sections being built, by section class. pydantic-settings builds its
+# sources per class, so a per-call source reaches them through this, set only inside load_settings().
+_PROFILE_VALUES: ContextVar[Mapping[type[BaseSettings], dict[str, Any]] | None] = ContextVar(
+    "profile", default=None
+)
 
 
 class _Section(BaseSettings):
@@ -53,6 +72,19 @@ class _Section(BaseSettings):
             and "SecretStr" in str(cls.model_fields[name].annotation)
         ]
         return secretfiles.resolve(data, secrets, lambda field: env_name(cls, field))
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        values = _PROFILE_VALUES.get() or {}
+        profile = InitSettingsSource(settings_cls, dict(values.get(settings_cls, {})))
+        return init_settings, env_settings, dotenv_settings, profile, file_secret_settings
 
 
 class KafkaSettings(_Section):
@@ -167,6 +199,18 @@ class KafkaSettings(_Section):
                 "or unset it"
             )
         return value or None
+
+    @field_validator("bootstrap_servers")
+    @classmethod
+    def _servers_listed(cls, value: str) -> str:
+        servers = [server.strip() for server in value.split(",") if server.strip()]
+        if not servers:
+            raise ValueError("empty: list at least one HOST:PORT")
+        for server in servers:
+            host, sep, port = server.rpartition(":")
+            if sep and (not host or not port.isdigit() or not 0 < int(port) < 65_536):
+                raise ValueError(f"{server!r} is not HOST:PORT")
+        return value
 
     @model_validator(mode="after")
     def _sasl_needs_credentials(self) -> KafkaSettings:
@@ -417,19 +461,36 @@ def env_name(section: type[_Section], field: str) -> str:
     return f"{section.model_config.get('env_prefix', '')}{field}".upper()
 
 
-def load_settings(env_file: Path | str | None = ".env", **overrides: dict[str, Any]) -> Settings:
+def env_names() -> dict[str, tuple[str, str]]:
+    """Every setting's environment name -> its section and field."""
+    return {
+        env_name(section, field): (name, field)
+        for name, section in SECTIONS.items()
+        for field in section.model_fields
+    }
+
+
+def load_settings(
+    env_file: Path | str | None = ".env", *, profile: Profile | None = None, **overrides: dict[str, Any]
+) -> Settings:
     """Read every section; collect every problem and raise one ``ConfigError`` listing them all.
 
     ``overrides`` maps a section name to field values (used by the CLI and tests), e.g.
-    ``load_settings(kafka={"bootstrap_servers": "127.0.0.1:19092"})``.
+    ``load_settings(kafka={"bootstrap_servers": "127.0.0.1:19092"})``; they beat every other source.
+    ``profile`` ranks below the environment and ``.env`` (module docstring).
     """
+    from_profile = as_field_values(profile, env_names())
     values: dict[str, Any] = {}
     problems: list[str] = []
-    for name, section in SECTIONS.items():
-        try:
-            values[name] = section(_env_file=env_file, **overrides.get(name, {}))
-        except ValidationError as exc:
-            problems.extend(_describe(section, exc))
+    token = _PROFILE_VALUES.set({SECTIONS[name]: fields for name, fields in from_profile.items()})
+    try:
+        for name, section in SECTIONS.items():
+            try:
+                values[name] = section(_env_file=env_file, **overrides.get(name, {}))
+            except ValidationError as exc:
+                problems.extend(_describe(section, exc))
+    finally:
+        _PROFILE_VALUES.reset(token)
     if problems:
         raise ConfigError(f"{len(problems)} invalid setting(s)", problems=problems)
     return Settings(**values)

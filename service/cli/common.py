@@ -2,26 +2,48 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Any
 
 import click
 
+from service import profiles
 from service.errors import ConfigError
 from service.settings import Settings, load_settings
 
 EXIT_CONFIG = 2
+SETTINGS_KEY = "claude_kafka.settings"  # ctx.meta: the settings a command loaded (addresses for hints)
+PROFILE_KEY = "claude_kafka.profile"  # ctx.meta: the --profile the root group was given
+
+
+def active_profile() -> profiles.Profile | None:
+    """The profile this invocation uses: ``--profile``/``CLAUDE_KAFKA_PROFILE``, else a live dev one."""
+    ctx = click.get_current_context(silent=True)
+    name = ctx.meta.get(PROFILE_KEY) if ctx is not None else None
+    try:
+        return profiles.active(name)
+    except ConfigError as exc:
+        raise CliFailure(
+            exc.message, hint="fix or delete that file, or pass --profile NAME / set CLAUDE_KAFKA_PROFILE"
+        ) from None
 
 
 def settings_or_exit(env_file: Path | str | None = ".env", **overrides: dict[str, Any]) -> Settings:
-    """Load settings; on a bad value print one line per problem (no traceback) and exit 2."""
+    """Load settings (flags > environment > .env > active profile > defaults); a bad value is one line
+    naming every bad setting, exit 2."""
+    profile = active_profile()
     try:
-        return load_settings(env_file, **overrides)
+        settings = load_settings(env_file, profile=profile, **overrides)
     except ConfigError as exc:
-        for problem in exc.problems:
-            click.echo(f"claude-kafka: invalid setting: {problem}", err=True)
-        sys.exit(EXIT_CONFIG)
+        where = f"; profile {profile.name} ({profile.path}) is active" if profile is not None else ""
+        raise CliFailure(
+            f"invalid setting: {'; '.join(exc.problems)}",
+            hint=f"change it in the environment, .env or the profile{where}",
+        ) from None
+    ctx = click.get_current_context(silent=True)
+    if ctx is not None:
+        ctx.meta[SETTINGS_KEY] = settings
+    return settings
 
 
 env_file_option = click.option(

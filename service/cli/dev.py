@@ -8,6 +8,7 @@ import shutil
 import signal
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -43,7 +44,8 @@ def dev(*, demo: bool, exit_after_demo: bool, real: bool, port: int | None, metr
 
     Nothing to install or configure: the Kafka broker is embedded (in memory) and the Claude API
     is emulated unless --real is given. Prints where everything listens and commands to try from
-    another terminal, then shows every response streaming through Kafka.
+    another terminal, then shows every response streaming through Kafka. While it runs, the
+    `dev` profile it writes lets every other claude-kafka command find the stack without flags.
 
     \b
     Examples:
@@ -51,7 +53,6 @@ def dev(*, demo: bool, exit_after_demo: bool, real: bool, port: int | None, metr
       ANTHROPIC_API_KEY=sk-ant-... claude-kafka dev --real --port 9092
     """
     from service.devstack import DevOptions
-    from service.errors import ConfigError
 
     options = DevOptions(
         broker_port=port,
@@ -61,13 +62,10 @@ def dev(*, demo: bool, exit_after_demo: bool, real: bool, port: int | None, metr
         tokens_per_second=tokens_per_second,
         partitions=partitions,
     )
-    try:
-        flow = _dev(options, env_file, demo=demo or exit_after_demo, exit_after_demo=exit_after_demo,
-                    batch_wait=batch_wait, plain=plain)  # fmt: skip
-        code = asyncio.run(flow)
-    except ConfigError as exc:
-        raise CliFailure("; ".join(exc.problems), hint="see `claude-kafka config`") from None
-    sys.exit(code)
+    # A bad setting (a ConfigError) is one line at the CLI's boundary, like every other failure.
+    flow = _dev(options, env_file, demo=demo or exit_after_demo, exit_after_demo=exit_after_demo,
+                batch_wait=batch_wait, plain=plain)  # fmt: skip
+    sys.exit(asyncio.run(flow))
 
 
 def command_prefix() -> str:
@@ -84,6 +82,7 @@ def command_prefix() -> str:
 
 async def _dev(options: DevOptions, env_file: Path, *, demo: bool, exit_after_demo: bool, batch_wait: float,
                plain: bool) -> int:  # fmt: skip
+    from service import profiles
     from service.cli.bus import OutputFollower, decode_or_none, send_prompts
     from service.cli.demo import demo_prompts, progress
     from service.cli.reassemble import Board
@@ -108,15 +107,17 @@ async def _dev(options: DevOptions, env_file: Path, *, demo: bool, exit_after_de
     view.note("starting: embedded Kafka broker, topics, Claude API emulator, service ...", "dim")
     serve: asyncio.Task[None] | None = None
     follower: OutputFollower | None = None
+    profile: Path | None = None
     try:
         await stack.start()
         serve = asyncio.create_task(stack.serve())
         await _until_ready(stack, serve, stop)
         if stop.is_set():
             return 0
+        profile = write_profile(stack)
         follower = OutputFollower(stack.settings)
         await follower.start()
-        for line, style in _header(stack, time.monotonic() - started):
+        for line, style in _header(stack, time.monotonic() - started, profile):
             view.note(line, style)
         prompts = demo_prompts() if demo else []
         for prompt in prompts:
@@ -145,6 +146,8 @@ async def _dev(options: DevOptions, env_file: Path, *, demo: bool, exit_after_de
         return 0
     finally:
         view.stop()
+        if profile is not None:
+            profiles.remove_own(profile, os.getpid())
         if follower is not None:
             await follower.stop()
         view.note("stopping: service drains, then emulator and broker ...", "dim")
@@ -172,30 +175,118 @@ async def _until_ready(stack: DevStack, serve: asyncio.Task[None], stop: asyncio
         await asyncio.sleep(0.05)
 
 
-def _header(stack: DevStack, took: float) -> list[tuple[str, str]]:
+def write_profile(stack: DevStack) -> Path:
+    """The ``dev`` profile: what a command in another terminal needs to reach this stack.
+
+    Never a real key: with ``--real`` the key stays in the environment of whoever runs the command.
+    """
+    from service import profiles
+    from service.devstack import EMULATOR_API_KEY
+
     s = stack.settings
-    t = s.topics
+    settings: dict[str, profiles.Value] = {
+        "KAFKA_BOOTSTRAP_SERVERS": stack.bootstrap,
+        "KAFKA_ENABLE_IDEMPOTENCE": False,  # the embedded broker refuses InitProducerId
+        "KAFKA_GROUP_ID": s.kafka.group_id,
+        "TOPIC_PROMPTS": s.topics.prompts,
+        "TOPIC_DELTAS": s.topics.deltas,
+        "TOPIC_COMPLETIONS": s.topics.completions,
+        "TOPIC_ERRORS": s.topics.errors,
+        "TOPIC_BATCHES": s.topics.batches,
+        "TOPIC_PARTITIONS": s.topics.partitions,
+        "METRICS_HOST": "127.0.0.1",
+        "METRICS_PORT": stack.metrics_port,
+    }
+    if stack.emulator_url:
+        settings |= {"ANTHROPIC_BASE_URL": stack.emulator_url, "ANTHROPIC_API_KEY": EMULATOR_API_KEY}
+    comment = (
+        f"Written by `claude-kafka dev` (pid {os.getpid()}); other claude-kafka commands use it while\n"
+        "that process runs, below their flags, the environment and .env. Removed when it stops."
+    )
+    return profiles.write(profiles.DEV, settings, dev_pid=os.getpid(), comment=comment)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Banner:
+    """What the start-up banner tells: plain values, so rendering is pure (and testable at 80 columns)."""
+
+    took: float
+    bootstrap: str
+    broker_pid: int | None
+    api: str
+    emulated: bool
+    group: str
+    max_in_flight: int
+    metrics_url: str
+    prompts: str
+    outputs: tuple[str, ...]
+    batches: str
+    logs_dir: Path
+    profile: Path | None
+    cli: str
+
+
+def shown_path(path: Path) -> str:
+    """``~/...`` for a path under the home directory: shorter, and the same on every machine."""
+    try:
+        return f"~/{path.relative_to(Path.home())}"
+    except ValueError:
+        return str(path)
+
+
+def banner(b: Banner) -> list[tuple[str, str]]:
+    """The banner's lines and styles; every line fits 80 columns with default names, so copied
+    commands never wrap. The commands need no flags: they read the dev profile."""
+    lines = [
+        (f"claude-kafka dev is up in {b.took:.1f} s; Ctrl-C stops everything", "bold green"),
+        (f"  Kafka bootstrap  {b.bootstrap}  (embedded Tansu, in memory, pid {b.broker_pid})", ""),
+        (f"  Claude API       {b.api}", ""),
+        (f"  service          group {b.group}, max {b.max_in_flight} prompts in flight", ""),
+        (f"  metrics          {b.metrics_url}  (also /healthz, /readyz)", ""),
+        (f"  topics in        {b.prompts}", ""),
+        (f"  topics out       {', '.join(b.outputs)}", ""),
+        (f"  batch hand-off   {b.batches}", ""),
+        (f"  logs             {shown_path(b.logs_dir)}/ (service.log, broker.log)", ""),
+    ]
+    if b.profile is not None:
+        lines.append((f"  profile          {shown_path(b.profile)}", ""))
+    lines.append(
+        ("From another terminal, nothing to set (the dev profile has it all):", "bold")
+        if b.emulated
+        else ("From another terminal (the dev profile has the broker; export the key):", "bold")
+    )
+    lines += [
+        (f'  {b.cli} send "Write a haiku about Kafka" --wait', "cyan"),
+        (f"  {b.cli} tail", "cyan"),
+        (f"  {b.cli} tail --json | jq -c '{{kind, custom_id}}'", "cyan"),
+        (f"  {b.cli} doctor", "cyan"),
+    ]
+    return lines
+
+
+def _header(stack: DevStack, took: float, profile: Path | None) -> list[tuple[str, str]]:
+    s = stack.settings
     api = (
-        f"emulator at {stack.emulator_url} (ttft {stack.options.ttft_ms:.0f} ms, "
-        f"{stack.options.tokens_per_second:.0f} tokens/s)"
+        f"emulator {stack.emulator_url}, ttft {stack.options.ttft_ms:.0f} ms, "
+        f"{stack.options.tokens_per_second:.0f} tokens/s"
         if stack.emulator_url
         else f"the real API ({s.anthropic.base_url or 'api.anthropic.com'}, key from ANTHROPIC_API_KEY)"
     )
-    cli = command_prefix()
-    b = stack.bootstrap
-    return [
-        (f"claude-kafka dev is up in {took:.1f} s; Ctrl-C stops everything", "bold green"),
-        (f"  Kafka bootstrap  {b}  (embedded Tansu, in memory, pid {stack.broker.pid})", ""),
-        (f"  Claude API       {api}", ""),
-        (
-            f"  service          group {s.kafka.group_id}, max {s.pipeline.max_in_flight} prompts in flight",
-            "",
-        ),
-        (f"  metrics          {stack.metrics_url}  (also /healthz, /readyz)", ""),
-        (f"  topics           {t.prompts} -> {t.deltas}, {t.completions}, {t.errors}; {t.batches}", ""),
-        (f"  logs             {stack.service_log}, {stack.broker_log.name}", ""),
-        ("From another terminal:", "bold"),
-        (f'  {cli} send "Write a haiku about Kafka" -b {b} --wait', "cyan"),
-        (f"  {cli} tail -b {b}", "cyan"),
-        (f"  {cli} tail -b {b} --json | jq -c '{{kind, custom_id}}'", "cyan"),
-    ]
+    return banner(
+        Banner(
+            took=took,
+            bootstrap=stack.bootstrap,
+            broker_pid=stack.broker.pid,
+            api=api,
+            emulated=stack.emulator_url is not None,
+            group=s.kafka.group_id,
+            max_in_flight=s.pipeline.max_in_flight,
+            metrics_url=stack.metrics_url,
+            prompts=s.topics.prompts,
+            outputs=s.topics.outputs(),
+            batches=s.topics.batches,
+            logs_dir=stack.state_dir,
+            profile=profile,
+            cli=command_prefix(),
+        )
+    )

@@ -26,6 +26,9 @@ class Cli:
             env or {}
         )
         env["PYTHONUNBUFFERED"] = "1"
+        # Profiles live under XDG_CONFIG_HOME: one per test directory, so a developer's running
+        # `claude-kafka dev` (or another test's) never lends its broker to this child.
+        env.setdefault("XDG_CONFIG_HOME", str(cwd / ".config"))
         self.process = subprocess.Popen(
             [sys.executable, "-m", "service", *args],
             cwd=cwd,

@@ -133,3 +133,28 @@ def test_a_child_whose_parent_changed_before_the_signal_was_set_exits() -> None:
     finally:
         kept.kill()
         kept.wait()
+
+
+def test_a_second_terminal_needs_no_flags_while_dev_runs(tmp_path: Path) -> None:
+    """While dev runs, send --wait and batch status from another process find the stack through the
+    dev profile (no -b, no key); the banner fits 80 columns; the profile goes when dev stops."""
+    # A home of the test's own: the banner shows the profile as ~/.config/..., as on a user's machine.
+    xdg = {"HOME": str(tmp_path), "XDG_CONFIG_HOME": str(tmp_path / ".config")}
+    profile = tmp_path / ".config" / "claude-kafka" / "profiles" / "dev.toml"
+    dev = Cli(*DEV, "--tokens-per-second", "300", cwd=tmp_path, env=xdg)
+    try:
+        dev.wait_for(r"^  \S*claude-kafka doctor$", within=60)  # the banner's last line
+        assert profile.is_file()
+        banner = dev.lines[dev.lines.index(next(x for x in dev.lines if "dev is up" in x)) :]
+        assert [line for line in banner if len(line) > 80] == []
+        send = Cli("send", "Write a haiku about Kafka", "--wait", cwd=tmp_path, env=xdg)
+        assert send.finish(within=60) == 0, send.output
+        assert re.search(r"^completed end_turn ", send.output, re.MULTILINE), send.output
+        status = Cli("batch", "status", cwd=tmp_path, env=xdg)
+        assert status.finish(within=60) == 0, status.output
+        assert "no open batches" in status.output
+        dev.interrupt()
+        assert dev.finish(within=30) == 0
+    finally:
+        dev.kill()
+    assert not profile.exists()
