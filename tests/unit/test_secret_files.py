@@ -125,10 +125,9 @@ def test_a_file_password_satisfies_the_sasl_check(tmp_path: Path, monkeypatch: p
     assert common_kwargs(load_settings(env_file=None).kafka)["sasl_plain_password"] == VALUE
 
 
-def test_the_cli_reports_a_bad_secret_file_in_one_line(tmp_path: Path) -> None:
-    """`claude-kafka config` with a missing ANTHROPIC_API_KEY_FILE: exit 2, one line, no traceback."""
-    env = {"PATH": "/usr/bin:/bin", "ANTHROPIC_API_KEY_FILE": str(tmp_path / "nope")}
-    result = subprocess.run(
+def _config(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """`claude-kafka config` in a child with exactly ``env``."""
+    return subprocess.run(
         [sys.executable, "-m", "service", "config"],
         env=env,
         capture_output=True,
@@ -136,6 +135,12 @@ def test_the_cli_reports_a_bad_secret_file_in_one_line(tmp_path: Path) -> None:
         timeout=60,
         check=False,
     )
+
+
+def test_the_cli_reports_a_bad_secret_file_in_one_line(tmp_path: Path) -> None:
+    """`claude-kafka config` with a missing ANTHROPIC_API_KEY_FILE: exit 2, one line, no traceback."""
+    env = {"PATH": "/usr/bin:/bin", "ANTHROPIC_API_KEY_FILE": str(tmp_path / "nope")}
+    result = _config(env)
     assert result.returncode == 2
     (line,) = result.stderr.strip().splitlines()
     assert line.startswith(
@@ -144,13 +149,6 @@ def test_the_cli_reports_a_bad_secret_file_in_one_line(tmp_path: Path) -> None:
     )
     (tmp_path / "key").write_text(f"{VALUE}\n")
     env["ANTHROPIC_API_KEY_FILE"] = str(tmp_path / "key")
-    result = subprocess.run(
-        [sys.executable, "-m", "service", "config"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    result = _config(env)
     assert result.returncode == 0, result.stderr
     assert "ANTHROPIC_API_KEY_FILE" in result.stdout and VALUE not in result.stdout + result.stderr
