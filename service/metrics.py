@@ -262,8 +262,8 @@ class Metrics:
 
         A labelled series appears at its first observation, and rate() cannot count what a series was
         born with: the first refusal, cache read or Kafka error of a burst would show as no data. So the
-        fixed sets start at 0 here, and the ones under a ``model`` or ``tenant`` value start at 0 the
-        first time that value is seen (:meth:`_first_sight`).
+        fixed sets start at 0 here, and the sets under a ``model`` or ``tenant`` value start at 0 the
+        first time that value is seen (:meth:`_zero_outcomes`, :meth:`_zero_usage`).
         """
         for mode in MODES:
             self.prompts_received.labels(mode)
@@ -273,31 +273,31 @@ class Metrics:
             self.rate_limit_waits.labels(reason)
         for operation in KAFKA_OPERATIONS:
             self.kafka_errors.labels(operation)
-        self._first_sight(("finished", NO_TENANT) if self.tenant is not None else ("finished",))
+        self._zero_outcomes(() if self.tenant is None else (NO_TENANT,))
 
-    def _first_sight(self, key: tuple[str, ...]) -> None:
-        """Put the bounded label values under ``key`` (a family group and its open label values) at 0."""
-        if key in self._seen:
+    def _zero_outcomes(self, tenant: tuple[str, ...]) -> None:
+        if ("finished", *tenant) in self._seen:
             return
-        self._seen.add(key)
-        group, *prefix = key
-        if group == "finished":
-            for mode in MODES:
-                for outcome in OUTCOMES:
-                    self.prompts_finished.labels(mode, outcome, *prefix)
-        elif group == "usage":
-            model, mode, *tenant = prefix
-            for kind in TOKEN_TYPES:
-                self.tokens.labels(model, mode, kind, *tenant)
-            self.cost.labels(model, mode, *tenant)
-            for ttl in CACHE_TTLS:
-                self.cache_creation_tokens.labels(model, mode, ttl)
-            for tool in SERVER_TOOLS:
-                self.server_tool_requests.labels(model, mode, tool)
-            for reason in STOP_REASONS:
-                self.stop_reasons.labels(model, mode, reason)
-            if mode == "batch":
-                self.batch_savings.labels(model)
+        self._seen.add(("finished", *tenant))
+        for mode in MODES:
+            for outcome in OUTCOMES:
+                self.prompts_finished.labels(mode, outcome, *tenant)
+
+    def _zero_usage(self, model: str, mode: str, tenant: tuple[str, ...]) -> None:
+        if ("usage", model, mode, *tenant) in self._seen:
+            return
+        self._seen.add(("usage", model, mode, *tenant))
+        for kind in TOKEN_TYPES:
+            self.tokens.labels(model, mode, kind, *tenant)
+        self.cost.labels(model, mode, *tenant)
+        for ttl in CACHE_TTLS:
+            self.cache_creation_tokens.labels(model, mode, ttl)
+        for tool in SERVER_TOOLS:
+            self.server_tool_requests.labels(model, mode, tool)
+        for reason in STOP_REASONS:
+            self.stop_reasons.labels(model, mode, reason)
+        if mode == "batch":
+            self.batch_savings.labels(model)
 
     # Hot path: label lookups are cached per value, so an event costs one dict hit and one add.
     def sse_event(self, kind: str) -> None:
@@ -330,7 +330,7 @@ class Metrics:
     ) -> None:
         """A completed prompt's ``usage``: tokens by type, cache writes by TTL, server tools, cost."""
         tenant = self._tenant(attributes)
-        self._first_sight(("usage", model, mode, *tenant))
+        self._zero_usage(model, mode, tenant)
         for kind in TOKEN_TYPES:
             count = usage.get(f"{kind}_tokens") or 0
             if count:
@@ -376,7 +376,7 @@ class Metrics:
         """One final event published: a completion (``completed``) or an error event (``errored``)."""
         tenant = self._tenant(attributes)
         if tenant:
-            self._first_sight(("finished", *tenant))
+            self._zero_outcomes(tenant)
         self.prompts_finished.labels(mode, outcome, *tenant).inc()
         if error_type is not None:
             self.error_events.labels(error_type).inc()
