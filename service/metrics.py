@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import platform
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, get_args
 
+from anthropic.types import ServerToolUsage, StopReason
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
 
 from service import __version__
+from service.pipeline.pricing import cache_writes
 
 PREFIX = "claude_kafka"
 # OpenTelemetry GenAI semantic-convention buckets (gen_ai.client.operation.duration, time to first chunk).
@@ -25,6 +27,42 @@ TOKEN_TYPES = ("input", "output", "cache_creation_input", "cache_read_input")
 CALLBACK_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 3600.0)
 NO_TENANT = "none"
 OTHER_TENANT = "other"
+OTHER = "other"  # the bounded stand-in for a value the installed SDK does not know
+MODES = ("stream", "batch")
+OUTCOMES = ("completed", "errored")
+# The SDK's own vocabularies, so a new SDK brings its new values (anything else counts as ``other``).
+STOP_REASONS: tuple[str, ...] = (*get_args(StopReason), OTHER)
+SERVER_TOOLS: tuple[str, ...] = (
+    *(name.removesuffix("_requests") for name in ServerToolUsage.model_fields if name.endswith("_requests")),
+    OTHER,
+)
+CACHE_TTLS = ("5m", "1h")
+RATE_LIMIT_REASONS = ("client", "server", "headroom")
+KAFKA_OPERATIONS = ("fetch", "produce", "commit")
+
+
+def stop_reason_label(value: object) -> str:
+    """A message's ``stop_reason`` as a bounded label: a value of the SDK's ``StopReason``, else ``other``."""
+    return value if isinstance(value, str) and value in STOP_REASONS[:-1] else OTHER
+
+
+def cache_write_tokens(usage: Mapping[str, Any]) -> dict[str, int]:
+    """Cache-write tokens by TTL label (``5m``, ``1h``), split as the price table splits them."""
+    return dict(zip(CACHE_TTLS, cache_writes(usage), strict=True))
+
+
+def server_tool_requests(usage: Mapping[str, Any]) -> dict[str, int]:
+    """``usage.server_tool_use``'s ``<tool>_requests`` by tool label; an unknown tool counts as ``other``."""
+    counts = dict.fromkeys(SERVER_TOOLS, 0)
+    used = usage.get("server_tool_use")
+    if not isinstance(used, Mapping):
+        return counts
+    for name, value in used.items():
+        if not name.endswith("_requests") or not isinstance(value, int) or isinstance(value, bool):
+            continue
+        tool = name.removesuffix("_requests")
+        counts[tool if tool in counts else OTHER] += max(value, 0)
+    return counts
 
 
 class TenantLabel:
@@ -89,6 +127,26 @@ class Metrics:
         self.retries = counter("retries_total", "Attempts repeated, by the reason.", ("reason",))
         self.tokens = counter("tokens_total", "Tokens used, by type.", ("model", "mode", "type", *tenant))
         self.cost = counter("cost_usd_total", "Estimated spend in US dollars.", ("model", "mode", *tenant))
+        self.cache_creation_tokens = counter(
+            "cache_creation_tokens_total",
+            "Cache-write input tokens of completed prompts, by the cache entry's TTL.",
+            ("model", "mode", "ttl"),
+        )
+        self.server_tool_requests = counter(
+            "server_tool_requests_total",
+            "Server-tool requests (web search, web fetch, ...) of completed prompts, by tool.",
+            ("model", "mode", "tool"),
+        )
+        self.stop_reasons = counter(
+            "stop_reasons_total",
+            "Completed prompts by the final message's stop_reason.",
+            ("model", "mode", "stop_reason"),
+        )
+        self.batch_savings = counter(
+            "batch_savings_usd_total",
+            "What the batch discount saved: standard minus batch price of batch completions, in US dollars.",
+            ("model",),
+        )
         self.unpriced_tokens = counter(
             "unpriced_tokens_total",
             "Tokens of responses with no price row (cost_usd null), by model.",
@@ -193,9 +251,53 @@ class Metrics:
         self.callbacks_in_flight = gauge("callbacks_in_flight", "Outcomes being delivered now.")
 
         self.build_info.info(_versions())
+        self._seen: set[tuple[str, ...]] = set()  # label prefixes whose bounded values are at 0
+        self._initialise_bounded_labels()
         self._sse_children: dict[str, Any] = {}
         self._delta_child = self.deltas
         self._produced_children: dict[str, Any] = {}
+
+    def _initialise_bounded_labels(self) -> None:
+        """Export 0 for every value of the label sets known in advance.
+
+        A labelled series appears at its first observation, and rate() cannot count what a series was
+        born with: the first refusal, cache read or Kafka error of a burst would show as no data. So the
+        fixed sets start at 0 here, and the sets under a ``model`` or ``tenant`` value start at 0 the
+        first time that value is seen (:meth:`_zero_outcomes`, :meth:`_zero_usage`).
+        """
+        for mode in MODES:
+            self.prompts_received.labels(mode)
+            self.attempts.labels(mode)
+            self.queue_wait.labels(mode)
+        for reason in RATE_LIMIT_REASONS:
+            self.rate_limit_waits.labels(reason)
+        for operation in KAFKA_OPERATIONS:
+            self.kafka_errors.labels(operation)
+        self._zero_outcomes(() if self.tenant is None else (NO_TENANT,))
+
+    def _zero_outcomes(self, tenant: tuple[str, ...]) -> None:
+        if ("finished", *tenant) in self._seen:
+            return
+        self._seen.add(("finished", *tenant))
+        for mode in MODES:
+            for outcome in OUTCOMES:
+                self.prompts_finished.labels(mode, outcome, *tenant)
+
+    def _zero_usage(self, model: str, mode: str, tenant: tuple[str, ...]) -> None:
+        if ("usage", model, mode, *tenant) in self._seen:
+            return
+        self._seen.add(("usage", model, mode, *tenant))
+        for kind in TOKEN_TYPES:
+            self.tokens.labels(model, mode, kind, *tenant)
+        self.cost.labels(model, mode, *tenant)
+        for ttl in CACHE_TTLS:
+            self.cache_creation_tokens.labels(model, mode, ttl)
+        for tool in SERVER_TOOLS:
+            self.server_tool_requests.labels(model, mode, tool)
+        for reason in STOP_REASONS:
+            self.stop_reasons.labels(model, mode, reason)
+        if mode == "batch":
+            self.batch_savings.labels(model)
 
     # Hot path: label lookups are cached per value, so an event costs one dict hit and one add.
     def sse_event(self, kind: str) -> None:
@@ -222,21 +324,47 @@ class Metrics:
         self,
         model: str,
         mode: str,
-        usage: dict[str, Any],
+        usage: Mapping[str, Any],
         cost: float | None,
         attributes: Mapping[str, str] | None = None,
     ) -> None:
+        """A completed prompt's ``usage``: tokens by type, cache writes by TTL, server tools, cost."""
         tenant = self._tenant(attributes)
+        self._zero_usage(model, mode, tenant)
         for kind in TOKEN_TYPES:
             count = usage.get(f"{kind}_tokens") or 0
             if count:
                 self.tokens.labels(model, mode, kind, *tenant).inc(count)
+        for ttl, count in cache_write_tokens(usage).items():
+            if count:
+                self.cache_creation_tokens.labels(model, mode, ttl).inc(count)
+        for tool, count in server_tool_requests(usage).items():
+            if count:
+                self.server_tool_requests.labels(model, mode, tool).inc(count)
         if cost:
             self.cost.labels(model, mode, *tenant).inc(cost)
         elif cost is None:
             unpriced = sum(usage.get(f"{kind}_tokens") or 0 for kind in TOKEN_TYPES)
             if unpriced:
                 self.unpriced_tokens.labels(model).inc(unpriced)
+
+    def completed(
+        self,
+        model: str,
+        mode: str,
+        message: Mapping[str, Any],
+        cost: float | None,
+        attributes: Mapping[str, str] | None = None,
+        *,
+        batch_saving_usd: float | None = None,
+    ) -> None:
+        """A completion event acknowledged: its usage and cost, its stop reason, what the batch discount
+        saved (batch mode), and the finished prompt."""
+        self.usage(model, mode, message.get("usage") or {}, cost, attributes)
+        self.stop_reasons.labels(model, mode, stop_reason_label(message.get("stop_reason"))).inc()
+        if batch_saving_usd:
+            self.batch_savings.labels(model).inc(batch_saving_usd)
+        self.finished(mode, "completed", attributes=attributes)
 
     def finished(
         self,
@@ -246,7 +374,10 @@ class Metrics:
         attributes: Mapping[str, str] | None = None,
     ) -> None:
         """One final event published: a completion (``completed``) or an error event (``errored``)."""
-        self.prompts_finished.labels(mode, outcome, *self._tenant(attributes)).inc()
+        tenant = self._tenant(attributes)
+        if tenant:
+            self._zero_outcomes(tenant)
+        self.prompts_finished.labels(mode, outcome, *tenant).inc()
         if error_type is not None:
             self.error_events.labels(error_type).inc()
 

@@ -89,8 +89,14 @@ class OutcomePublisher:
         event = publish.event
         if isinstance(event, CompletionEvent):
             model = str(event.message.get("model") or "unknown")
-            self._metrics.usage(model, "batch", dict(publish.usage or {}), event.cost_usd, event.attributes)
-            self._metrics.finished("batch", "completed", attributes=event.attributes)
+            self._metrics.completed(
+                model,
+                "batch",
+                event.message,
+                event.cost_usd,
+                event.attributes,
+                batch_saving_usd=publish.batch_saving_usd,
+            )
         else:
             self._metrics.finished("batch", "errored", event.error.type, event.attributes)
 

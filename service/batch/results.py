@@ -28,6 +28,7 @@ class Publish:
     event: CompletionEvent | ErrorEvent
     outcome: str  # "completed" or "errored", the prompts_finished_total label
     usage: Mapping[str, Any] | None = None
+    batch_saving_usd: float | None = None  # standard minus batch price, for the savings metric
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,7 +66,7 @@ def outcome(
             attributes=entry.attributes,
             callback=entry.callback,
         )
-        return Publish(event, "completed", usage)
+        return Publish(event, "completed", usage, prices.batch_saving_usd(model, usage))
     if result is not None and kind == "errored":
         error_type, text, code = api_error(result.get("error"))
         detail = ErrorDetail(type=error_type, message=text, code=code)

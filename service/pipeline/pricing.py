@@ -180,6 +180,17 @@ class PriceTable:
         ) / PER_MTOK
         return round(total * ((1 - row.batch_discount) if batch else 1.0), 10)
 
+    def batch_saving_usd(
+        self, model: str, usage: Mapping[str, Any], *, on: date | None = None
+    ) -> float | None:
+        """What the batch discount saved on one response: its standard price minus its batch price
+        (``None`` when unpriced, like ``cost_usd``)."""
+        standard = self.cost_usd(model, usage, on=on)
+        batched = self.cost_usd(model, usage, batch=True, on=on)
+        if standard is None or batched is None:
+            return None
+        return round(standard - batched, 10)
+
     def _warn(self, model: str) -> None:
         if model in self._warned:
             return

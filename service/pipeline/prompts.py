@@ -286,8 +286,7 @@ class PromptRunner:
             headers,
         )
         await self._outputs.acknowledged(futures, final)
-        self._metrics.usage(job.prompt.params.model, "stream", usage, cost, job.prompt.attributes)
-        self._metrics.finished("stream", "completed", attributes=job.prompt.attributes)
+        self._metrics.completed(job.prompt.params.model, "stream", message, cost, job.prompt.attributes)
 
     async def publish_error(
         self, job: events.Job, attempt: int, detail: ErrorDetail, retryable: bool, *, bare: bool = False

@@ -106,7 +106,8 @@ def exported_metrics() -> dict[str, frozenset[str]]:
     """Sample name -> label names, for every series name the Metrics class can expose.
 
     Counters expose ``_total`` (and ``_created``), histograms ``_bucket``/``_sum``/``_count``, an Info
-    ``_info``; gauges their own name.
+    ``_info``; gauges their own name. Built with the optional ``tenant`` label on, so a panel may group by
+    it (without METRICS_TENANT_LABELS such a panel shows one series).
     """
     suffixes = {
         "counter": ("_total", "_created"),
@@ -114,7 +115,7 @@ def exported_metrics() -> dict[str, frozenset[str]]:
         "info": ("_info",),
         "gauge": ("",),
     }
-    metrics = Metrics()
+    metrics = Metrics(tenant_keys=("tenant",))
     names: dict[str, frozenset[str]] = {}
     for collector in vars(metrics).values():
         if isinstance(collector, MetricWrapperBase):

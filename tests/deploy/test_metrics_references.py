@@ -112,3 +112,25 @@ def test_dashboard_charts_the_callback_families() -> None:
         "claude_kafka_callback_retries_total",
         "claude_kafka_callback_refused_total",
     } <= used
+
+
+def test_dashboard_charts_the_usage_families_and_the_breaker() -> None:
+    """Stop reasons, cache writes by TTL and hit ratio, server tools, spend by tenant, batch savings, time to
+    drain, circuit state and rate-limit headroom each have a panel."""
+    exprs = [expr for _, expr in files.dashboard_exprs()]
+    used = {name for expr in exprs for name in files.METRIC_TOKEN.findall(expr)}
+    assert {
+        "claude_kafka_stop_reasons_total",
+        "claude_kafka_cache_creation_tokens_total",
+        "claude_kafka_server_tool_requests_total",
+        "claude_kafka_batch_savings_usd_total",
+        "claude_kafka_circuit_open",
+        "claude_kafka_rate_limit_remaining",
+    } <= used
+    assert any('type="cache_read_input"' in e and "/" in e for e in exprs), "no cache hit ratio"
+    assert any("cost_usd_total" in e and "tenant" in files.grouping_labels(e) for e in exprs), (
+        "no spend by tenant"
+    )
+    assert any("consumer_lag_records" in e and "messages_consumed_total" in e for e in exprs), (
+        "no time to drain"
+    )
