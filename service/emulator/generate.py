@@ -163,6 +163,9 @@ def plan_message(
     max_tokens = max(0, int(params.get("max_tokens", 0)))
     # Output that would run past the context window stops there (stop_reason below).
     budget = min(max_tokens, max(0, behaviour.context_window - input_tokens))
+    # Which limit ends an answer that runs out of budget: the window only when it is the tighter one
+    # (thinking or server tools spending part of max_tokens does not make it the window's doing).
+    cut_by = "model_context_window_exceeded" if budget < max_tokens else "max_tokens"
     blocks: list[BlockPlan] = []
     stop_reason = "end_turn"
     stop_sequence: str | None = None
@@ -183,7 +186,7 @@ def plan_message(
         blocks.append(BlockPlan("thinking", tuple(pieces), tuple(counts), signature=signature))
         budget -= len(tokens)
         if wanted > len(tokens):
-            stop_reason = "max_tokens"
+            stop_reason = cut_by
 
     if stop_reason == "end_turn" and budget > 0 and behaviour.refusal is None:
         budget, stop_reason, usage_extra, container = _server_calls(
@@ -204,7 +207,6 @@ def plan_message(
         else:
             tokens = prose_tokens(rng, output_tokens if output_tokens is not None else rng.randint(20, 300))
         if len(tokens) > budget:
-            cut_by = "max_tokens" if budget == max_tokens else "model_context_window_exceeded"
             tokens, stop_reason, tool_names = tokens[:budget], cut_by, []
         stops = params.get("stop_sequences")
         if isinstance(stops, list) and stops:
@@ -219,11 +221,6 @@ def plan_message(
         if behaviour.refusal is not None:
             stop_reason, stop_details = "refusal", features.stop_details(behaviour.refusal)
     elif budget == 0 and stop_reason == "end_turn":
-        cut_by = (
-            "max_tokens"
-            if max_tokens == 0 or input_tokens < behaviour.context_window
-            else "model_context_window_exceeded"
-        )
         stop_reason, tool_names = cut_by, []
 
     schemas = _tool_schemas(params)

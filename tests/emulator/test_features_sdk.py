@@ -224,6 +224,18 @@ async def test_output_past_the_context_window_stops_there(aclient: anthropic.Asy
     assert message.usage.output_tokens == 5
 
 
+@pytest.mark.parametrize("max_tokens", [12, 18, 24])
+async def test_server_tools_spending_max_tokens_stop_with_max_tokens(
+    aclient: anthropic.AsyncAnthropic, max_tokens: int
+) -> None:
+    """A web search that spends part of max_tokens, far from the window, ends with max_tokens."""
+    message = await both(
+        aclient, max_tokens=max_tokens, tools=[SEARCH], messages=user("web_search a long answer please")
+    )
+    assert message.usage.server_tool_use is not None and message.usage.server_tool_use.web_search_requests
+    assert message.stop_reason == "max_tokens"
+
+
 async def test_top_level_cache_control_caches_up_to_the_last_block(aclient: anthropic.AsyncAnthropic) -> None:
     """Automatic caching (top-level cache_control) writes the whole prompt; a changed prefix misses."""
     text = f"{uuid.uuid4()} " + "A long document paragraph. " * 300
