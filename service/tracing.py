@@ -24,7 +24,7 @@ import contextlib
 import importlib.metadata
 import logging
 import os
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from opentelemetry import baggage, context, propagate, trace
@@ -168,7 +168,7 @@ def traced_intake(start: Callable[[InputRecord], Work], group: str) -> Callable[
     return traced
 
 
-async def _processing(record: InputRecord, group: str, work: Any) -> None:
+async def _processing(record: InputRecord, group: str, work: Awaitable[None]) -> None:
     attributes: dict[str, str | int] = {
         "messaging.system": "kafka",
         "messaging.operation.type": "process",
