@@ -25,7 +25,7 @@ from service.cloudevents import TraceHeaders
 CHUNK_BYTES = 512 * 1024
 """Target serialised size of one chunk record: well under Kafka's default ``message.max.bytes``."""
 
-_ENTRY_OVERHEAD = 160  # JSON keys, source offsets and punctuation around the params of one entry
+_ENTRY_OVERHEAD = 190  # JSON keys, source offsets, traceparent and punctuation around one entry's params
 
 
 class Entry(BaseModel):
@@ -125,6 +125,7 @@ def chunk_records(
     size = 0
     for entry in entries:
         cost = entry.request_bytes() + _ENTRY_OVERHEAD + 2 * len(json.dumps(entry.attributes))
+        cost += len(entry.tracestate or "") + len(entry.baggage or "")  # baggage may run to kilobytes
         if groups[-1] and size + cost > max_bytes:
             groups.append([])
             size = 0
