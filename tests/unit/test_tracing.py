@@ -3,6 +3,7 @@ nothing (no provider, no exporter, the trace headers copied as they came)."""
 
 from __future__ import annotations
 
+import json
 import sys
 from typing import Any
 
@@ -141,3 +142,18 @@ def test_genai_input_tokens_include_the_cache_tokens_the_api_leaves_out(
         "gen_ai.usage.cache_read.input_tokens": cache_read,
         "gen_ai.usage.cache_write.input_tokens": cache_write,
     }
+
+
+def test_a_hand_off_entry_keeps_the_trace_headers_and_reads_old_records() -> None:
+    """Entries carry traceparent, tracestate and baggage; one written before tracestate existed reads too."""
+    from service.batch.records import Entry
+
+    base = {"custom_id": "a", "generation": 1, "attempt": 1, "timestamp_ms": 0, "params": "{}"}
+    source = {"topic": "p", "partition": 0, "offset": 3}
+    old = Entry.model_validate_json(json.dumps({**base, "source": source, "traceparent": "00-a-b-01"}))
+    assert old.trace == (("traceparent", b"00-a-b-01"),)
+    new = Entry.model_validate({**base, "source": source, "traceparent": "00-a-b-01", "baggage": "k=v"})
+    assert Entry.model_validate_json(new.model_dump_json()).trace == (
+        ("traceparent", b"00-a-b-01"),
+        ("baggage", b"k=v"),
+    )
