@@ -206,7 +206,7 @@ class AttemptSpan:
         self._span.set_attributes(answer_attributes(message))
 
 
-_OFF_ATTEMPT = AttemptSpan(None)
+_OFF_ATTEMPT_CONTEXT = contextlib.nullcontext(AttemptSpan(None))
 
 
 def answer_attributes(message: Mapping[str, Any]) -> dict[str, str | int | Sequence[str]]:
@@ -231,12 +231,14 @@ def answer_attributes(message: Mapping[str, Any]) -> dict[str, str | int | Seque
     return out
 
 
-@contextlib.contextmanager
-def attempt(number: int, model: str) -> Iterator[AttemptSpan]:
+def attempt(number: int, model: str) -> contextlib.AbstractContextManager[AttemptSpan]:
     """The span of one API attempt, current while it runs; its outcome is ``ok`` or the error's type."""
-    if not on():
-        yield _OFF_ATTEMPT
-        return
+    # Off: a shared null context, a tenth of a generator context manager's cost.
+    return _attempt_span(number, model) if on() else _OFF_ATTEMPT_CONTEXT
+
+
+@contextlib.contextmanager
+def _attempt_span(number: int, model: str) -> Iterator[AttemptSpan]:
     attributes: dict[str, str | int] = {
         "claude_kafka.attempt": number,
         "gen_ai.provider.name": "anthropic",
@@ -256,18 +258,19 @@ def attempt(number: int, model: str) -> Iterator[AttemptSpan]:
         span.set_attribute("claude_kafka.outcome", "ok")
 
 
-@contextlib.contextmanager
 def send(
     topic: str, key: bytes | None, carried: TraceHeaders, *, link: bool = False
-) -> Iterator[TraceHeaders]:
-    """A ``send`` span for one final event; yields the trace headers the event carries.
+) -> contextlib.AbstractContextManager[TraceHeaders]:
+    """A ``send`` span for one final event; gives the trace headers the event carries.
 
     Beneath the current (``process``) span; with ``link`` (a batch result, hours after its prompt) a new
-    trace whose span links to the prompt's recorded context. Off: yields ``carried`` unchanged.
+    trace whose span links to the prompt's recorded context. Off: gives ``carried`` unchanged.
     """
-    if not on():
-        yield carried
-        return
+    return _send_span(topic, key, carried, link) if on() else contextlib.nullcontext(carried)
+
+
+@contextlib.contextmanager
+def _send_span(topic: str, key: bytes | None, carried: TraceHeaders, link: bool) -> Iterator[TraceHeaders]:
     attributes: dict[str, str] = {
         "messaging.system": "kafka",
         "messaging.operation.type": "send",
