@@ -9,8 +9,9 @@
 ARG PYTHON_IMAGE=python:3.11.14-slim-bookworm
 
 FROM ${PYTHON_IMAGE} AS build
-# Optional extras, e.g. --build-arg EXTRAS=msk (AWS MSK IAM auth). GSSAPI (EXTRAS=gssapi) also needs the
-# Kerberos libraries in the runtime stage, which this slim image does not carry.
+# Optional extras, e.g. --build-arg EXTRAS=msk (AWS MSK IAM auth), EXTRAS=otel (tracing), EXTRAS=msk,otel.
+# GSSAPI (EXTRAS=gssapi) also needs the Kerberos libraries in the runtime stage, which this slim image
+# does not carry.
 ARG EXTRAS=""
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1
 WORKDIR /src

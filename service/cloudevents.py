@@ -9,6 +9,8 @@ CONTENT_TYPE = b"application/json"
 TYPE_PREFIX = "com.anthropic.claude-kafka."
 
 Headers = list[tuple[str, bytes]]
+TraceHeaders = tuple[tuple[str, bytes], ...]
+"""``traceparent``, ``tracestate``, ``baggage``: whichever of them an output carries (``service.tracing``)."""
 
 
 def event_type(kind: str) -> bytes:
@@ -31,9 +33,7 @@ def rfc3339_now() -> bytes:
     return stamp
 
 
-def headers(
-    kind: bytes, source: bytes, event_id: str, subject: str | None, traceparent: bytes | None
-) -> Headers:
+def headers(kind: bytes, source: bytes, event_id: str, subject: str | None, trace: TraceHeaders) -> Headers:
     """The binary-mode header set.
 
     ``kind`` is a value from ``event_type``; ``source`` is ``/claude-kafka/<instance>``.
@@ -48,6 +48,5 @@ def headers(
     ]
     if subject is not None:
         out.append(("ce_subject", subject.encode()))
-    if traceparent is not None:
-        out.append(("traceparent", traceparent))
+    out.extend(trace)
     return out

@@ -85,7 +85,7 @@ def entry_of(job: events.Job) -> Entry:
         source=job.source,
         timestamp_ms=job.timestamp_ms,
         attributes=prompt.attributes,
-        traceparent=job.traceparent.decode() if job.traceparent else None,
+        **{name: value.decode("latin-1") for name, value in job.trace},
         callback=prompt.callback,
         params=prompt.params.model_dump_json(),
     )
@@ -280,7 +280,7 @@ class BatchCoordinator:
             event = error_event(
                 item.entry, ErrorDetail(type=exc.type, message=exc.message, code=exc.code), retryable=False
             )
-            await self._publisher.send(Publish(event, "errored"), item.entry.traceparent)
+            await self._publisher.send(Publish(event, "errored"), item.entry.trace)
             await self._publisher.flush()
         _resolve(item.token)
 
@@ -484,7 +484,7 @@ class BatchCoordinator:
         if isinstance(decided, Resubmit):
             self._metrics.retries.labels(f"batch_{decided.reason}").inc()
             return [decided.entry]
-        await self._publisher.send(decided, entry.traceparent)
+        await self._publisher.send(decided, entry.trace)
         if self._publisher.full:
             await self._publisher.flush()
         return []

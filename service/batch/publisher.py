@@ -12,7 +12,9 @@ import asyncio
 import logging
 
 from schemas import CompletionEvent, SourceRecord
+from service import tracing
 from service.batch.results import Publish
+from service.cloudevents import TraceHeaders
 from service.errors import KafkaError
 from service.metrics import Metrics
 from service.pipeline import events
@@ -32,24 +34,24 @@ class OutcomePublisher:
         self._topics = topics
         self._metrics = metrics
         self._source = source
-        self._pending: list[tuple[Publish, str | None, asyncio.Future[object]]] = []
+        self._pending: list[tuple[Publish, TraceHeaders, asyncio.Future[object]]] = []
 
     @property
     def full(self) -> bool:
         return len(self._pending) >= WINDOW
 
-    async def send(self, publish: Publish, traceparent: str | None) -> None:
+    async def send(self, publish: Publish, trace: TraceHeaders) -> None:
         """Enqueue one final event; ``flush`` waits for it. Retries while the producer refuses."""
         failures = 0
         while True:
             try:
-                future = await self._enqueue(publish, traceparent)
+                future = await self._enqueue(publish, trace)
                 break
             except KafkaError as exc:
                 failures += 1
                 log.warning("batch outcome not sent, retrying: %s", exc)
                 await asyncio.sleep(attempt_delay(failures, 0.5, RETRY_CAP_SECONDS))
-        self._pending.append((publish, traceparent, future))
+        self._pending.append((publish, trace, future))
 
     async def flush(self) -> list[str]:
         """Wait until the broker acknowledged every pending event, sending the window again after a
@@ -65,25 +67,26 @@ class OutcomePublisher:
                 log.warning("batch outcomes not acknowledged, sending again: %s", exc)
                 await asyncio.sleep(attempt_delay(failures, 0.5, RETRY_CAP_SECONDS))
                 pending, self._pending = self._pending, []
-                for publish, traceparent, _ in pending:
-                    await self.send(publish, traceparent)
+                for publish, trace, _ in pending:
+                    await self.send(publish, trace)
         pending, self._pending = self._pending, []
         for publish, _, _ in pending:
             self._observe(publish)
         return [str(publish.event.custom_id) for publish, _, _ in pending]
 
-    async def _enqueue(self, publish: Publish, traceparent: str | None) -> asyncio.Future[object]:
+    async def _enqueue(self, publish: Publish, trace: TraceHeaders) -> asyncio.Future[object]:
         event = publish.event
         completion = isinstance(event, CompletionEvent)
         topic = self._topics.completions if completion else self._topics.errors
         kind = events.COMPLETION_TYPE if completion else events.ERROR_TYPE
         custom_id = event.custom_id
-        headers = events.final_headers(
-            kind, self._source, custom_id, event.generation, event.attempt, _source_of(publish),
-            traceparent.encode() if traceparent else None,
-        )  # fmt: skip
         key = custom_id.encode() if custom_id else None
-        return await self._outputs.send(topic, key, event.model_dump_json().encode(), headers)
+        # Hours after its prompt: a new trace, whose send span links to the prompt's.
+        with tracing.send(topic, key, trace, link=True) as carried:
+            headers = events.final_headers(
+                kind, self._source, custom_id, event.generation, event.attempt, _source_of(publish), carried
+            )
+            return await self._outputs.send(topic, key, event.model_dump_json().encode(), headers)
 
     def _observe(self, publish: Publish) -> None:
         event = publish.event

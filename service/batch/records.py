@@ -20,11 +20,12 @@ from datetime import datetime
 from pydantic import AwareDatetime, BaseModel, ConfigDict, ValidationError
 
 from schemas import Callback, SourceRecord
+from service.cloudevents import TraceHeaders
 
 CHUNK_BYTES = 512 * 1024
 """Target serialised size of one chunk record: well under Kafka's default ``message.max.bytes``."""
 
-_ENTRY_OVERHEAD = 160  # JSON keys, source offsets and punctuation around the params of one entry
+_ENTRY_OVERHEAD = 190  # JSON keys, source offsets, traceparent and punctuation around one entry's params
 
 
 class Entry(BaseModel):
@@ -39,6 +40,8 @@ class Entry(BaseModel):
     timestamp_ms: int
     attributes: dict[str, str] = {}
     traceparent: str | None = None
+    tracestate: str | None = None
+    baggage: str | None = None
     callback: Callback | None = None
     params: str
     """Compact JSON of the Messages params, exactly as submitted (kept as text: a parsed dict per
@@ -47,6 +50,12 @@ class Entry(BaseModel):
     @property
     def version(self) -> tuple[int, int]:
         return (self.generation, self.attempt)
+
+    @property
+    def trace(self) -> TraceHeaders:
+        """The prompt's trace headers, as its record carried them."""
+        fields = {"traceparent": self.traceparent, "tracestate": self.tracestate, "baggage": self.baggage}
+        return tuple((name, value.encode("latin-1")) for name, value in fields.items() if value is not None)
 
     def request_bytes(self) -> int:
         """Size of this request inside a create body: ``{"custom_id":"...","params":{...}},``."""
@@ -116,6 +125,7 @@ def chunk_records(
     size = 0
     for entry in entries:
         cost = entry.request_bytes() + _ENTRY_OVERHEAD + 2 * len(json.dumps(entry.attributes))
+        cost += len(entry.tracestate or "") + len(entry.baggage or "")  # baggage may run to kilobytes
         if groups[-1] and size + cost > max_bytes:
             groups.append([])
             size = 0

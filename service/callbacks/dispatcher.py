@@ -14,6 +14,7 @@ import logging
 from aiohttp.abc import AbstractResolver
 
 from schemas import ErrorDetail, ErrorEvent, SourceRecord
+from service import tracing
 from service.barrier import CrashBarrier
 from service.callbacks.delivery import REFUSED, Deliverer
 from service.callbacks.http import CallbackClient
@@ -157,6 +158,6 @@ class CallbackDispatcher:
 
     async def _publish(self, record: InputRecord, event: ErrorEvent) -> None:
         await publish_error_event(
-            self.outputs, self._settings.topics.errors, self._source, event, record.header("traceparent")
+            self.outputs, self._settings.topics.errors, self._source, event, tracing.incoming(record.headers)
         )
         self._metrics.error_events.labels(event.error.type).inc()

@@ -29,7 +29,7 @@ def run(bootstrap_servers: str | None, env_file: Path) -> None:
     Example:
       KAFKA_BOOTSTRAP_SERVERS=kafka:9092 ANTHROPIC_API_KEY=... claude-kafka run
     """
-    from service import logs
+    from service import logs, tracing
     from service.runner import Runner
     from service.settings import secret_values
 
@@ -39,9 +39,15 @@ def run(bootstrap_servers: str | None, env_file: Path) -> None:
         settings.observability.log_level, settings.observability.log_format, secret_values(settings)
     )
 
+    # Off unless OTEL_* variables ask; a ConfigError (one line) when they do and the [otel] extra is missing.
+    tracing.install(settings.pipeline.service_instance)
+
     async def serve() -> None:
         runner = Runner(settings)
         runner.install_signal_handlers()
         await runner.serve()
 
-    asyncio.run(serve())
+    try:
+        asyncio.run(serve())
+    finally:
+        tracing.shutdown()  # exports the spans still buffered

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from service.cloudevents import Headers, event_type, rfc3339_now
+from service.cloudevents import Headers, TraceHeaders, event_type, rfc3339_now
 
 DELTA_TYPE = event_type("delta")
 
@@ -30,7 +30,7 @@ class DeltaEncoder:
         attempt: int,
         attributes: dict[str, str],
         source: bytes,
-        traceparent: bytes | None,
+        trace: TraceHeaders,
     ) -> None:
         self.custom_id = custom_id
         self.key = custom_id.encode()
@@ -41,10 +41,7 @@ class DeltaEncoder:
         )  # fmt: skip
         self._id_prefix = f"{custom_id}:{generation}:{attempt}:"
         self._source = source
-        static: Headers = [("ce_subject", self.key)]
-        if traceparent is not None:
-            static.append(("traceparent", traceparent))
-        self._static_headers = static
+        self._static_headers: Headers = [("ce_subject", self.key), *trace]
 
     def encode(self, event_json: bytes) -> tuple[bytes, Headers]:
         """The next delta's value and CloudEvents headers for one SSE event's JSON text."""

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from schemas import CompletionEvent, ErrorDetail, ErrorEvent, Mode, PromptEvent, SourceRecord, Timings
-from service.cloudevents import Headers, event_type, headers
+from service.cloudevents import Headers, TraceHeaders, event_type, headers
 from service.pipeline.intake import original_text
 
 COMPLETION_TYPE = event_type("completion")
@@ -22,7 +22,7 @@ class Job:
     source: SourceRecord
     generation: int
     timestamp_ms: int
-    traceparent: bytes | None
+    trace: TraceHeaders  # the record's traceparent, tracestate and baggage headers, as they came
     raw: bytes  # kept so an ErrorEvent can carry the original for replay
 
 
@@ -76,10 +76,10 @@ def error(
 
 def final_headers(
     kind: bytes, source: bytes, custom_id: str | None, generation: int, attempt: int, where: SourceRecord,
-    traceparent: bytes | None,
+    trace: TraceHeaders,
 ) -> Headers:  # fmt: skip
     subject = custom_id or f"{where.topic}/{where.partition}/{where.offset}"
-    return headers(kind, source, f"{subject}:{generation}:{attempt}:final", custom_id, traceparent)
+    return headers(kind, source, f"{subject}:{generation}:{attempt}:final", custom_id, trace)
 
 
 def mode_of(prompt: PromptEvent | None) -> str:

@@ -22,8 +22,9 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from schemas import ErrorDetail, Timings
-from service import logs
+from service import logs, tracing
 from service.barrier import CrashBarrier
+from service.cloudevents import TraceHeaders
 from service.errors import ClaudeError, ClaudeFatal, KafkaError
 from service.metrics import Metrics
 from service.pipeline import events
@@ -88,7 +89,9 @@ class PromptRunner:
             logs.bind(attempt=attempt)  # this task's context: every log line of the attempt carries it
             try:
                 probe = await self._circuit.permit()
-                outcome = await self._attempt(job, attempt)
+                with tracing.attempt(attempt, job.prompt.params.model) as span:
+                    outcome = await self._attempt(job, attempt)
+                    span.answered(outcome[0])
                 self._circuit.succeeded()
                 await self._publish_final(job, attempt, outcome)
                 return
@@ -161,8 +164,9 @@ class PromptRunner:
         model = prompt.params.model
         await self._wait_for_rate_limit(params)
         self._metrics.attempts.labels("stream").inc()
+        trace = tracing.outgoing(job.trace)  # the attempt span's context, once per attempt
         encoder = DeltaEncoder(
-            prompt.custom_id, job.generation, attempt, prompt.attributes, self._source, job.traceparent
+            prompt.custom_id, job.generation, attempt, prompt.attributes, self._source, trace
         )
         acks = Acks()
         started_wall = time.time()
@@ -275,16 +279,15 @@ class PromptRunner:
         usage = message.get("usage") or {}
         cost = self._prices.cost_usd(model, usage)
         event = events.completion(job, attempt, message, timings, cost)
-        headers = events.final_headers(
-            events.COMPLETION_TYPE, self._source, job.prompt.custom_id, job.generation, attempt, job.source,
-            job.traceparent,
-        )  # fmt: skip
-        final = await self._outputs.send(
-            self._topics.completions,
-            encode_key(job.prompt.custom_id),
-            event.model_dump_json().encode(),
-            headers,
-        )
+        key = encode_key(job.prompt.custom_id)
+        with tracing.send(self._topics.completions, key, job.trace) as trace:
+            headers = events.final_headers(
+                events.COMPLETION_TYPE, self._source, job.prompt.custom_id, job.generation, attempt,
+                job.source, trace,
+            )  # fmt: skip
+            final = await self._outputs.send(
+                self._topics.completions, key, event.model_dump_json().encode(), headers
+            )
         await self._outputs.acknowledged(futures, final)
         self._metrics.completed(job.prompt.params.model, "stream", message, cost, job.prompt.attributes)
 
@@ -304,8 +307,8 @@ class PromptRunner:
             prompt=None if bare else job.prompt,
             raw=job.raw,
         )
-        traceparent = None if bare else job.traceparent
-        await publish_error_event(self._outputs, self._topics.errors, self._source, event, traceparent)
+        trace = () if bare else job.trace
+        await publish_error_event(self._outputs, self._topics.errors, self._source, event, trace)
         self._metrics.finished(job.prompt.mode.value, "errored", detail.type, job.prompt.attributes)
 
 
@@ -323,17 +326,20 @@ def encode_key(custom_id: str | None) -> bytes | None:
 
 
 async def publish_error_event(
-    outputs: Outputs, topic: str, source: bytes, event: Any, traceparent: bytes | None
+    outputs: Outputs, topic: str, source: bytes, event: Any, trace: TraceHeaders
 ) -> None:
     """Send an ErrorEvent and wait for the broker's acknowledgement, retrying while Kafka is down."""
-    headers = events.final_headers(
-        events.ERROR_TYPE, source, event.custom_id, event.generation, event.attempt, event.source, traceparent
-    )
     value = event.model_dump_json().encode()
+    key = encode_key(event.custom_id)
     failures = 0
     while True:
         try:
-            future = await outputs.send(topic, encode_key(event.custom_id), value, headers)
+            with tracing.send(topic, key, trace) as carried:
+                headers = events.final_headers(
+                    events.ERROR_TYPE, source, event.custom_id, event.generation, event.attempt, event.source,
+                    carried,
+                )  # fmt: skip
+                future = await outputs.send(topic, key, value, headers)
             await outputs.acknowledged([], future)
             return
         except KafkaError as exc:

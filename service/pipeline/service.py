@@ -17,7 +17,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
 
 from schemas import Mode, SourceRecord
-from service import logs
+from service import logs, tracing
 from service.barrier import CrashBarrier
 from service.metrics import Metrics
 from service.models import DeprecationNotice
@@ -90,7 +90,7 @@ class StreamingPipeline:
             metrics,
             # Batch-mode prompts wait in their own pool (up to one API batch), not in MAX_IN_FLIGHT.
             limits={STREAM_POOL: settings.pipeline.max_in_flight, BATCH_POOL: settings.batch.max_requests},
-            start=self._start_work,
+            start=tracing.traced_intake(self._start_work, settings.kafka.group_id),
             rebalance_grace=settings.pipeline.rebalance_grace_seconds,
             on_count=metrics.in_flight.set,
             on_revoked=self._forget_lag,
@@ -172,7 +172,7 @@ class StreamingPipeline:
             source,
             generation,
             record.timestamp_ms,
-            record.header("traceparent"),
+            tracing.incoming(record.headers),
             record.value or b"",
         )
         if decoded.mode is Mode.BATCH and self._batch_hand_off is not None:
@@ -196,7 +196,7 @@ class StreamingPipeline:
             custom_id=rejection.custom_id,
         )
         await publish_error_event(
-            self.outputs, self._settings.topics.errors, self._source, event, record.header("traceparent")
+            self.outputs, self._settings.topics.errors, self._source, event, tracing.incoming(record.headers)
         )
         attributes = rejection.prompt.attributes if rejection.prompt else None
         self._metrics.finished(events.mode_of(rejection.prompt), "errored", rejection.error.type, attributes)

@@ -37,6 +37,9 @@ CHART_MANAGED = frozenset(
     }
 )
 # Read only by `claude-kafka callbacks`, so they go under `callbacks.config`, never the main `config`.
+OTEL_PREFIX = "OTEL_"
+"""The OpenTelemetry SDK's standard variables: passed through to it, not settings of ours."""
+
 CALLBACK_SECTION = "callbacks"
 # What `claude-kafka callbacks` reads besides its own section and the Kafka connection (whose group it
 # replaces with CALLBACK_GROUP_ID; see service/callbacks/, service/cli/callbacks.py): the two topics it

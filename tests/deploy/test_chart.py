@@ -266,6 +266,17 @@ def test_rendered_deployment_matches_the_service(render: Any) -> None:
     assert "PrometheusRule" not in kinds and "ServiceMonitor" not in kinds
 
 
+def test_tracing_env_reaches_the_service_pods_and_takes_only_otel_names(render: Any) -> None:
+    """`tracing.env` becomes env entries of the Deployment; the schema refuses a name that is not OTEL_*."""
+    otel = {"OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:4318", "OTEL_SERVICE_NAME": "ck"}
+    env = env_of(render({"tracing": {"env": otel}})["Deployment"][0])
+    assert {name: env[name]["value"] for name in otel} == otel
+    assert not any(name.startswith("OTEL_") for name in env_of(render()["Deployment"][0]))
+    jsonschema.validate({**values(), "tracing": {"env": otel}}, schema())
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate({**values(), "tracing": {"env": {"LOG_LEVEL": "DEBUG"}}}, schema())
+
+
 def test_rendered_secret_refs_come_from_an_existing_secret(render: Any) -> None:
     """With existingSecret the key is a secretKeyRef to it; the SASL password ref is optional."""
     env = env_of(render({"secret": {"existingSecret": "ck-keys"}})["Deployment"][0])

@@ -61,7 +61,10 @@ def _raw(event: dict[str, Any]) -> bytes:
 
 def test_encoded_delta_is_a_valid_delta_event_with_the_api_event_verbatim() -> None:
     """The spliced bytes parse as a DeltaEvent and `event` is the API's JSON unchanged."""
-    encoder = DeltaEncoder("req-1", 4, 2, {"tenant": "acme"}, b"/claude-kafka/test", b"00-abc-def-01")
+    encoder = DeltaEncoder(
+        "req-1", 4, 2, {"tenant": "acme"}, b"/claude-kafka/test",
+        (("traceparent", b"00-abc-def-01"), ("tracestate", b"k=v"), ("baggage", b"tenant=acme")),
+    )  # fmt: skip
     values = [encoder.encode(_raw(event)) for event in STREAM]
     parsed = [DeltaEvent.model_validate_json(value) for value, _ in values]
     assert [p.seq for p in parsed] == list(range(len(STREAM)))
@@ -72,12 +75,13 @@ def test_encoded_delta_is_a_valid_delta_event_with_the_api_event_verbatim() -> N
     assert headers["ce_id"] == b"req-1:4:2:3"
     assert headers["ce_type"] == b"com.anthropic.claude-kafka.delta.v1"
     assert headers["traceparent"] == b"00-abc-def-01"
+    assert headers["tracestate"] == b"k=v" and headers["baggage"] == b"tenant=acme"
     assert headers["content-type"] == b"application/json"
 
 
 def test_custom_id_and_attributes_are_escaped_safely() -> None:
     """Quotes and unicode in attributes cannot break the spliced JSON."""
-    encoder = DeltaEncoder("id_-9", 0, 1, {"note": 'he said "hi"\n', "ü": "✓"}, b"/s", None)
+    encoder = DeltaEncoder("id_-9", 0, 1, {"note": 'he said "hi"\n', "ü": "✓"}, b"/s", ())
     value, headers = encoder.encode(b'{"type":"message_stop"}')
     assert DeltaEvent.model_validate_json(value).attributes == {"note": 'he said "hi"\n', "ü": "✓"}
     assert "traceparent" not in dict(headers)
