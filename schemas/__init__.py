@@ -15,12 +15,14 @@ from schemas.events import (
     DeltaEvent,
     ErrorDetail,
     ErrorEvent,
+    Loop,
     Mode,
     PromptEvent,
     PromptParams,
     SourceRecord,
     Timings,
 )
+from schemas.tools import ToolCallEvent, ToolResultEvent
 
 __all__ = [
     "CUSTOM_ID_PATTERN",
@@ -29,9 +31,12 @@ __all__ = [
     "DeltaEvent",
     "ErrorDetail",
     "ErrorEvent",
+    "Loop",
     "Mode",
     "PromptEvent",
     "PromptParams",
     "SourceRecord",
     "Timings",
+    "ToolCallEvent",
+    "ToolResultEvent",
 ]
