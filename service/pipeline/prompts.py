@@ -23,6 +23,7 @@ from typing import Any
 
 from schemas import ErrorDetail, Timings
 from service import logs, tracing
+from service.agents.loop import ToolLoop
 from service.barrier import CrashBarrier
 from service.cloudevents import TraceHeaders
 from service.errors import ClaudeError, ClaudeFatal, KafkaError
@@ -44,6 +45,9 @@ log = logging.getLogger(__name__)
 
 KAFKA_RETRY_CAP_SECONDS = 30.0
 
+Outcome = tuple[dict[str, Any], Timings, list[Any], int | None]
+"""An attempt's answer, timings, delta acknowledgements to wait for, and a tool loop's turn count."""
+
 
 class PromptRunner:
     def __init__(
@@ -55,7 +59,9 @@ class PromptRunner:
         prices: PriceTable,
         gate: RateGate,
         circuit: Circuit,
+        loop: ToolLoop | None = None,
     ) -> None:
+        self._loop = loop  # runs prompts that ask for a tool loop (service.agents)
         self._pipeline = settings.pipeline
         self._topics = settings.topics
         self._claude = claude
@@ -80,6 +86,8 @@ class PromptRunner:
             await self.publish_error(job, progress.attempt, detail, True, bare=True)
 
         await self._barrier.guard("prompt", self._run(job, progress), crashed, crashed_bare)
+        if job.prompt.loop is not None and self._loop is not None:
+            await self._loop.ended(job.prompt.custom_id)  # a final event is out: the run is over
 
     async def _run(self, job: events.Job, progress: _Progress) -> None:
         attempt, claude_failures, kafka_failures = 1, 0, 0
@@ -158,7 +166,7 @@ class PromptRunner:
             job, attempt, ErrorDetail(type=exc.type, message=exc.message, code=exc.code), False
         )
 
-    async def _attempt(self, job: events.Job, attempt: int) -> tuple[dict[str, Any], Timings, list[Any]]:
+    async def _attempt(self, job: events.Job, attempt: int) -> Outcome:
         prompt = job.prompt
         params = prompt.params.model_dump()
         model = prompt.params.model
@@ -175,31 +183,53 @@ class PromptRunner:
         if attempt == 1:  # a retry's wait includes earlier attempts: not queueing
             self._metrics.queue_wait.labels("stream").observe(queued_ms / 1000.0)
         first_token: float | None = None
-        message: dict[str, Any] | None = None
+        turns: int | None = None
+
+        async def stream_turn(request: dict[str, Any]) -> dict[str, Any]:
+            nonlocal first_token
+            message, turn_first_token = await self._turn(request, model, encoder, acks)
+            first_token = first_token or turn_first_token
+            return message
+
         try:
-            # A turn still paused after the last continuation is delivered as it stands.
-            for _ in range(self._pipeline.pause_turn_max_continuations + 1):
-                if message is not None:
-                    request = continuation_params(params, message["content"])
-                    await self._wait_for_rate_limit(request)  # a continuation is one more request
-                else:
-                    request = params
-                part, part_first_token = await self._stream_once(request, model, encoder, acks)
-                first_token = first_token or part_first_token
-                message = part if message is None else merge_messages(message, part)
-                if part.get("stop_reason") != PAUSE_TURN:
-                    break
+            if prompt.loop is not None and self._loop is not None:
+                message, turns = await self._loop.run(job, attempt, stream_turn)
+            else:
+                message = await stream_turn(params)
         finally:
             self._metrics.deltas.inc(encoder.seq)  # a broken attempt's deltas were published too
-        assert message is not None
         finished = time.monotonic()
         timings = Timings(
             queued_ms=round(queued_ms, 3),
             ttft_ms=round((first_token - started) * 1000.0, 3) if first_token else None,
             duration_ms=round((finished - started) * 1000.0, 3),
         )
-        self._observe_stream(model, message, started, first_token, finished)
-        return message, timings, acks.pending
+        if turns is None:  # a loop's time includes its tool runs: not a request's duration
+            self._observe_stream(model, message, started, first_token, finished)
+        return message, timings, acks.pending, turns
+
+    async def _turn(
+        self, params: dict[str, Any], model: str, encoder: DeltaEncoder, acks: Acks
+    ) -> tuple[dict[str, Any], float | None]:
+        """One turn: a request, and the requests continuing it while it pauses (``pause_turn``)."""
+        first_token: float | None = None
+        message: dict[str, Any] | None = None
+        # A turn still paused after the last continuation is delivered as it stands.
+        for _ in range(self._pipeline.pause_turn_max_continuations + 1):
+            if message is not None:
+                request = continuation_params(params, message["content"])
+                await self._wait_for_rate_limit(request)  # a continuation is one more request
+            else:
+                request = params
+                if encoder.seq:
+                    await self._wait_for_rate_limit(request)  # a tool loop's next turn
+            part, part_first_token = await self._stream_once(request, model, encoder, acks)
+            first_token = first_token or part_first_token
+            message = part if message is None else merge_messages(message, part)
+            if part.get("stop_reason") != PAUSE_TURN:
+                break
+        assert message is not None
+        return message, first_token
 
     async def _stream_once(
         self, params: dict[str, Any], model: str, encoder: DeltaEncoder, acks: Acks
@@ -271,14 +301,12 @@ class PromptRunner:
             self._metrics.rate_limit_wait_seconds.inc(wait)
             await asyncio.sleep(wait)
 
-    async def _publish_final(
-        self, job: events.Job, attempt: int, outcome: tuple[dict[str, Any], Timings, list[Any]]
-    ) -> None:
-        message, timings, futures = outcome
+    async def _publish_final(self, job: events.Job, attempt: int, outcome: Outcome) -> None:
+        message, timings, futures, turns = outcome
         model = str(message.get("model") or job.prompt.params.model)
         usage = message.get("usage") or {}
         cost = self._prices.cost_usd(model, usage)
-        event = events.completion(job, attempt, message, timings, cost)
+        event = events.completion(job, attempt, message, timings, cost, turns)
         key = encode_key(job.prompt.custom_id)
         with tracing.send(self._topics.completions, key, job.trace) as trace:
             headers = events.final_headers(

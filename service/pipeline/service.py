@@ -18,6 +18,9 @@ from datetime import UTC, datetime
 
 from schemas import Mode, SourceRecord
 from service import logs, tracing
+from service.agents.loop import STREAM_POOL, WAITING_POOL, ToolLoop
+from service.agents.results import ToolResults
+from service.agents.store import MemoryRuns
 from service.barrier import CrashBarrier
 from service.metrics import Metrics
 from service.models import DeprecationNotice
@@ -42,7 +45,7 @@ BatchHandOff = Callable[[events.Job], Awaitable[None]]
 log = logging.getLogger(__name__)
 
 LAG_INTERVAL_SECONDS = 5.0
-STREAM_POOL, BATCH_POOL = "stream", "batch"
+BATCH_POOL = "batch"
 
 
 class StreamingPipeline:
@@ -75,6 +78,10 @@ class StreamingPipeline:
             metrics.circuit_open,
             enabled=pipeline.circuit_breaker,
         )
+        self.tool_results = ToolResults(settings.kafka, settings.topics.tool_results, metrics)
+        self.loop = ToolLoop(
+            self.outputs, settings.topics.tool_calls, self.tool_results, MemoryRuns(), metrics, self._source
+        )
         self.runner = PromptRunner(
             settings,
             self.claude,
@@ -83,13 +90,19 @@ class StreamingPipeline:
             PriceTable.load(settings.pipeline.prices_file),
             self.gate,
             self.circuit,
+            self.loop,
         )
         self.workers = RecordWorkers(
             settings.kafka,
             settings.topics.prompts,
             metrics,
             # Batch-mode prompts wait in their own pool (up to one API batch), not in MAX_IN_FLIGHT.
-            limits={STREAM_POOL: settings.pipeline.max_in_flight, BATCH_POOL: settings.batch.max_requests},
+            # Tool loops waiting for results give their stream slot back (service.agents.loop).
+            limits={
+                STREAM_POOL: settings.pipeline.max_in_flight,
+                BATCH_POOL: settings.batch.max_requests,
+                WAITING_POOL: settings.pipeline.max_waiting_for_tools,
+            },
             start=tracing.traced_intake(self._start_work, settings.kafka.group_id),
             rebalance_grace=settings.pipeline.rebalance_grace_seconds,
             on_count=metrics.in_flight.set,
@@ -97,7 +110,9 @@ class StreamingPipeline:
             accepting=self.circuit.accepting,
         )
         self.inputs = self.workers.inputs
+        self.loop.move = self.workers.move_current
         metrics.max_in_flight.set(settings.pipeline.max_in_flight)
+        metrics.max_waiting_for_tools.set(settings.pipeline.max_waiting_for_tools)
         needed = (settings.topics.prompts, *settings.topics.outputs(), settings.topics.batches)
         self.probe = BrokerProbe(
             self.outputs, self.inputs, metrics.ready, topics=needed, holding=self._circuit_open
@@ -106,6 +121,7 @@ class StreamingPipeline:
     # -- lifecycle -------------------------------------------------------------------------------
     async def start(self) -> None:
         await self.outputs.start()
+        await self.tool_results.start()  # positioned before any prompt can publish a tool call
         await self.inputs.start()
         self.probe.bootstrapped()
 
@@ -117,11 +133,13 @@ class StreamingPipeline:
         """Fetch and dispatch until ``request_stop``; never dies on one record or one Kafka error."""
         lag_task = asyncio.create_task(self._report_lag())
         probe_task = asyncio.create_task(self.probe.run())
+        results_task = asyncio.create_task(self.tool_results.run())
         try:
             await self.workers.run()
         finally:
             lag_task.cancel()
             probe_task.cancel()
+            results_task.cancel()
 
     async def drain(self, grace: float) -> None:
         """Let in-flight prompts finish within ``grace``, cancel the rest, flush, commit."""
@@ -131,6 +149,7 @@ class StreamingPipeline:
 
     async def stop(self) -> None:
         await self.inputs.stop()
+        await self.tool_results.stop()
         await self.outputs.stop()
         await self.claude.close()
 
