@@ -252,6 +252,9 @@ class Metrics:
         self.callbacks_in_flight = gauge("callbacks_in_flight", "Outcomes being delivered now.")
         # Tool loops (issue 21). Tool names come from prompts: bounded like the tenant label.
         self.loop_turns = counter("loop_turns_total", "Requests made by tool loops (one per turn).")
+        self.loop_resumed_turns = counter(
+            "loop_resumed_turns_total", "Finished turns taken from TOPIC_RUNS on resume, not requested again."
+        )
         self.loop_runs = counter("loop_runs_finished_total", "Tool loops ended, by how.", ("end",))
         self.tool_calls = counter(
             "tool_calls_total", "Tool calls of loops, by tool and outcome.", ("tool", "outcome")

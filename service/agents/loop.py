@@ -31,6 +31,8 @@ log = logging.getLogger(__name__)
 
 StreamTurn = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
 """Streams one request as deltas; returns its answer (a Message dict)."""
+Replay = Callable[[list[dict[str, Any]]], Awaitable[None]]
+"""Publishes SSE events (of a recorded turn) as the attempt's next deltas."""
 PoolMove = Callable[[str], None]
 """Counts the calling task against the named worker pool from now on."""
 
@@ -56,15 +58,30 @@ class ToolLoop:
         self.move: PoolMove | None = None  # set by the pipeline that owns the worker pools
         self._waiting = 0
 
-    async def run(self, job: Job, attempt: int, stream_turn: StreamTurn) -> tuple[dict[str, Any], int]:
+    async def run(
+        self, job: Job, attempt: int, stream_turn: StreamTurn, replay: Replay
+    ) -> tuple[dict[str, Any], int]:
         """Run (or resume) ``job``'s loop to its end; returns the final message and the turn count."""
+        try:
+            return await self._run(job, attempt, stream_turn, replay)
+        except asyncio.CancelledError:
+            self._store.release(job.prompt.custom_id)  # moved to another replica, which resumes it
+            raise
+
+    async def _run(
+        self, job: Job, attempt: int, stream_turn: StreamTurn, replay: Replay
+    ) -> tuple[dict[str, Any], int]:
         spec = job.prompt.loop
         assert spec is not None
         params = job.prompt.params.model_dump()
         custom_id = job.prompt.custom_id
         run = await self._store.load(custom_id) or Run(custom_id=custom_id)
         if run.count:
+            # No request for a finished turn: its deltas come again from the record.
             log.info("tool loop resumed", extra={"custom_id": custom_id, "turns": run.count})
+            self._metrics.loop_resumed_turns.inc(run.count)
+            for turn in run.turns:
+                await replay(turns.replay_events(turn.message))
         while True:
             last = run.last
             if last is not None:

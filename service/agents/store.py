@@ -17,6 +17,9 @@ class RunStore(Protocol):
     async def end(self, custom_id: str) -> None:
         """Forget the run: its final event is published."""
 
+    def release(self, custom_id: str) -> None:
+        """This process stops running ``custom_id`` without an end (its partition moved)."""
+
 
 class MemoryRuns:
     """Runs kept in this process only: an attempt after a broken stream resumes, a crash does not."""
@@ -31,4 +34,7 @@ class MemoryRuns:
         self._runs[run.custom_id] = run
 
     async def end(self, custom_id: str) -> None:
+        self._runs.pop(custom_id, None)
+
+    def release(self, custom_id: str) -> None:
         self._runs.pop(custom_id, None)

@@ -8,6 +8,7 @@ first, in the turn that follows it: https://platform.claude.com/docs/en/agents-a
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from service.pipeline.continuation import add_usage, continuation_params
@@ -68,3 +69,45 @@ def total_usage(usages: list[dict[str, Any]]) -> dict[str, Any]:
 def final_message(last: dict[str, Any], usages: list[dict[str, Any]]) -> dict[str, Any]:
     """The run's CompletionEvent message: the last answer, with usage summed over every turn."""
     return {**last, "usage": total_usage(usages)}
+
+
+def replay_events(message: dict[str, Any]) -> list[dict[str, Any]]:
+    """A recorded answer as the SSE events that stream it (the SDK's accumulator rebuilds it).
+
+    A resumed run streams its finished turns again from the record, without a request, so the deltas
+    of the new attempt are a complete stream of every turn like those of an uninterrupted run.
+    """
+    usage = dict(message.get("usage") or {})
+    start = {**message, "content": [], "stop_reason": None, "stop_sequence": None}
+    start["usage"] = {**usage, "output_tokens": 0}
+    events: list[dict[str, Any]] = [{"type": "message_start", "message": start}]
+    for index, block in enumerate(message.get("content") or []):
+        events += _block_events(index, block)
+    delta = {"stop_reason": message.get("stop_reason"), "stop_sequence": message.get("stop_sequence")}
+    events.append({"type": "message_delta", "delta": delta, "usage": usage})
+    events.append({"type": "message_stop"})
+    return events
+
+
+def _block_events(index: int, block: dict[str, Any]) -> list[dict[str, Any]]:
+    kind = block.get("type")
+    deltas: list[dict[str, Any]] = []
+    if kind == "text":
+        opened = {**block, "text": ""}
+        deltas = [{"type": "text_delta", "text": block.get("text", "")}]
+    elif kind == "thinking":
+        opened = {**block, "thinking": "", "signature": ""}
+        deltas = [
+            {"type": "thinking_delta", "thinking": block.get("thinking", "")},
+            {"type": "signature_delta", "signature": block.get("signature", "")},
+        ]
+    elif kind in ("tool_use", "server_tool_use", "mcp_tool_use"):
+        opened = {**block, "input": {}}
+        deltas = [{"type": "input_json_delta", "partial_json": json.dumps(block.get("input") or {})}]
+    else:  # results and redacted thinking come whole at the start, as the API sends them
+        opened = dict(block)
+    return [
+        {"type": "content_block_start", "index": index, "content_block": opened},
+        *({"type": "content_block_delta", "index": index, "delta": d} for d in deltas),
+        {"type": "content_block_stop", "index": index},
+    ]

@@ -24,6 +24,7 @@ from typing import Any
 from schemas import ErrorDetail, Timings
 from service import logs, tracing
 from service.agents.loop import ToolLoop
+from service.agents.runlog import LoopFailed
 from service.barrier import CrashBarrier
 from service.cloudevents import TraceHeaders
 from service.errors import ClaudeError, ClaudeFatal, KafkaError
@@ -35,7 +36,7 @@ from service.pipeline.circuit import Circuit, Verdict
 from service.pipeline.claude import Claude
 from service.pipeline.coalesce import Coalescer
 from service.pipeline.continuation import PAUSE_TURN, continuation_params, merge_messages
-from service.pipeline.deltas import DeltaEncoder
+from service.pipeline.deltas import DeltaEncoder, dumps
 from service.pipeline.outputs import Acks, Outputs
 from service.pipeline.pricing import PriceTable
 from service.pipeline.ratelimit import RateGate
@@ -147,6 +148,9 @@ class PromptRunner:
                         "delay": delay,
                     },
                 )
+            except LoopFailed as exc:
+                await self.publish_error(job, attempt, ErrorDetail(type=exc.type, message=exc.message), False)
+                return
             except KafkaError as exc:
                 # The outputs were not acknowledged, so this attempt does not count: redo it once the
                 # broker is back, however long that takes (the offset stays uncommitted meanwhile).
@@ -191,9 +195,14 @@ class PromptRunner:
             first_token = first_token or turn_first_token
             return message
 
+        async def replay(events_: list[dict[str, Any]]) -> None:
+            for event in events_:
+                value, headers = encoder.encode(dumps(event))
+                acks.add(await self._outputs.send(self._topics.deltas, encoder.key, value, headers))
+
         try:
             if prompt.loop is not None and self._loop is not None:
-                message, turns = await self._loop.run(job, attempt, stream_turn)
+                message, turns = await self._loop.run(job, attempt, stream_turn, replay)
             else:
                 message = await stream_turn(params)
         finally:

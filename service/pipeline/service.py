@@ -20,7 +20,7 @@ from schemas import Mode, SourceRecord
 from service import logs, tracing
 from service.agents.loop import STREAM_POOL, WAITING_POOL, ToolLoop
 from service.agents.results import ToolResults
-from service.agents.store import MemoryRuns
+from service.agents.runlog import RunLog
 from service.barrier import CrashBarrier
 from service.metrics import Metrics
 from service.models import DeprecationNotice
@@ -79,8 +79,9 @@ class StreamingPipeline:
             enabled=pipeline.circuit_breaker,
         )
         self.tool_results = ToolResults(settings.kafka, settings.topics.tool_results, metrics)
+        self.runs = RunLog(settings.kafka, settings.topics.runs)
         self.loop = ToolLoop(
-            self.outputs, settings.topics.tool_calls, self.tool_results, MemoryRuns(), metrics, self._source
+            self.outputs, settings.topics.tool_calls, self.tool_results, self.runs, metrics, self._source
         )
         self.runner = PromptRunner(
             settings,
@@ -110,6 +111,7 @@ class StreamingPipeline:
             accepting=self.circuit.accepting,
         )
         self.inputs = self.workers.inputs
+        self._loop_tasks: list[asyncio.Task[None]] = []
         self.loop.move = self.workers.move_current
         metrics.max_in_flight.set(settings.pipeline.max_in_flight)
         metrics.max_waiting_for_tools.set(settings.pipeline.max_waiting_for_tools)
@@ -122,6 +124,12 @@ class StreamingPipeline:
     async def start(self) -> None:
         await self.outputs.start()
         await self.tool_results.start()  # positioned before any prompt can publish a tool call
+        await self.runs.start()
+        # Until stop, not run: runs still draining wait for results and read their records.
+        self._loop_tasks = [
+            asyncio.create_task(self.tool_results.run()),
+            asyncio.create_task(self.runs.follow()),
+        ]
         await self.inputs.start()
         self.probe.bootstrapped()
 
@@ -133,13 +141,11 @@ class StreamingPipeline:
         """Fetch and dispatch until ``request_stop``; never dies on one record or one Kafka error."""
         lag_task = asyncio.create_task(self._report_lag())
         probe_task = asyncio.create_task(self.probe.run())
-        results_task = asyncio.create_task(self.tool_results.run())
         try:
             await self.workers.run()
         finally:
             lag_task.cancel()
             probe_task.cancel()
-            results_task.cancel()
 
     async def drain(self, grace: float) -> None:
         """Let in-flight prompts finish within ``grace``, cancel the rest, flush, commit."""
@@ -148,8 +154,12 @@ class StreamingPipeline:
         log.info("drained", extra={"finished": finished, "cancelled": cancelled})
 
     async def stop(self) -> None:
+        for task in self._loop_tasks:
+            task.cancel()
+        await asyncio.gather(*self._loop_tasks, return_exceptions=True)
         await self.inputs.stop()
         await self.tool_results.stop()
+        await self.runs.stop()
         await self.outputs.stop()
         await self.claude.close()
 

@@ -139,3 +139,36 @@ def test_the_worker_answers_its_tools_and_leaves_others(
         assert result is not None and result.is_error and "weather" in str(result.content)
     else:
         assert result is not None and (result.content, result.is_error) == expected
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        [
+            {"type": "text", "text": "Let me check."},
+            {"type": "tool_use", "id": "t1", "name": "calc", "input": {"x": [1, 2]}},
+        ],
+        [{"type": "thinking", "thinking": "hmm", "signature": "c2ln"}, {"type": "text", "text": "Done."}],
+        [
+            {"type": "server_tool_use", "id": "s1", "name": "web_search", "input": {"query": "kafka"}},
+            {"type": "web_search_tool_result", "tool_use_id": "s1", "content": []},
+            {"type": "text", "text": ""},
+        ],
+    ],
+)
+def test_a_recorded_turn_replays_as_a_stream_the_sdk_accumulates_to_it(content: list[dict[str, Any]]) -> None:
+    """Replayed SSE events of a recorded answer fold, in the SDK's own accumulator, to that answer."""
+    from anthropic.lib.streaming._messages import accumulate_event
+
+    message = {
+        "id": "msg_1", "type": "message", "role": "assistant", "model": "claude-haiku-4-5", "content": content,
+        "stop_reason": "tool_use", "stop_sequence": None, "usage": {"input_tokens": 12, "output_tokens": 7},
+    }  # fmt: skip
+    snapshot = None
+    json_bufs: dict[int, bytes] = {}
+    for event in turns.replay_events(message):
+        snapshot = accumulate_event(event=event, current_snapshot=snapshot, json_bufs=json_bufs)  # type: ignore[arg-type]
+    assert snapshot is not None
+    rebuilt = snapshot.model_dump(exclude_none=True, exclude={"content": {"__all__": {"parsed_output"}}})
+    assert rebuilt["content"] == [{k: v for k, v in b.items() if v is not None} for b in content]
+    assert (rebuilt["stop_reason"], rebuilt["usage"]) == ("tool_use", message["usage"])

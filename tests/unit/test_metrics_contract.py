@@ -71,6 +71,7 @@ CONTRACT: dict[str, tuple[str, tuple[str, ...]]] = {
     "claude_kafka_callbacks_in_flight": ("gauge", ()),
     # tool loops
     "claude_kafka_loop_turns_total": ("counter", ()),
+    "claude_kafka_loop_resumed_turns_total": ("counter", ()),
     "claude_kafka_loop_runs_finished_total": ("counter", ("end",)),
     "claude_kafka_tool_calls_total": ("counter", ("tool", "outcome")),
     "claude_kafka_tool_call_seconds": ("histogram", ("tool",)),
