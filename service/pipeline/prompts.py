@@ -23,8 +23,8 @@ from typing import Any
 
 from schemas import ErrorDetail, Timings
 from service import logs, tracing
+from service.agents.compacted import LoopFailed
 from service.agents.loop import ToolLoop
-from service.agents.runlog import LoopFailed
 from service.barrier import CrashBarrier
 from service.cloudevents import TraceHeaders
 from service.errors import ClaudeError, ClaudeFatal, KafkaError
