@@ -19,6 +19,7 @@ from schemas.events import (
     Mode,
     PromptEvent,
     PromptParams,
+    Session,
     SourceRecord,
     Timings,
 )
@@ -35,6 +36,7 @@ __all__ = [
     "Mode",
     "PromptEvent",
     "PromptParams",
+    "Session",
     "SourceRecord",
     "Timings",
     "ToolCallEvent",

@@ -141,6 +141,22 @@ class Loop(_Frozen):
 LOOP_DESCRIPTION = "Optional tool loop: client tools run by tool workers over Kafka (see Loop)."
 
 
+class Session(_Frozen):
+    """A conversation the service keeps (see the README, "Sessions").
+
+    Added in contract v1 as an optional field (a compatible change). The prompt's ``params.messages``
+    are the new turn only: the service sends the session's history before them, and adds the new turn
+    and the answer to the history once the completion is published. Prompts of one session run one at
+    a time, in their order: produce them with the session id as the record key.
+    """
+
+    id: CustomId = Field(description="The session's id: 1 to 64 characters of [A-Za-z0-9_-].")
+    reset: bool = Field(default=False, description="Start the session afresh: its history so far is dropped.")
+
+
+SESSION_DESCRIPTION = "Optional session: the service keeps the conversation's history (see Session)."
+
+
 class PromptEvent(BaseModel):
     """A request for Claude (topic ``claude.prompts``).
 
@@ -207,6 +223,7 @@ class PromptEvent(BaseModel):
     )
     callback: Callback | None = Field(default=None, description=CALLBACK_DESCRIPTION)
     loop: Loop | None = Field(default=None, description=LOOP_DESCRIPTION)
+    session: Session | None = Field(default=None, description=SESSION_DESCRIPTION)
 
 
 class DeltaEvent(_Frozen):

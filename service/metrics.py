@@ -266,6 +266,12 @@ class Metrics:
         self.waiting_for_tools = gauge("runs_waiting_for_tools", "Tool loops waiting for tool results now.")
         self.max_waiting_for_tools = gauge("max_waiting_for_tools", "The MAX_WAITING_FOR_TOOLS limit.")
         self._tool_label = TenantLabel(("tool",), TOOL_LABEL_LIMIT)
+        self.sessions = gauge(
+            "sessions", "Sessions with a history in TOPIC_SESSIONS, as this replica reads it."
+        )
+        self.session_messages_dropped = counter(
+            "session_messages_dropped_total", "Oldest session messages dropped past SESSION_MAX_TOKENS."
+        )
 
         self.build_info.info(_versions())
         self._seen: set[tuple[str, ...]] = set()  # label prefixes whose bounded values are at 0

@@ -278,6 +278,9 @@ class TopicSettings(_Section):
     runs: str = Field(
         "claude.runs", description="Tool loops: compacted record of each run so far, key = custom_id."
     )
+    sessions: str = Field(
+        "claude.sessions", description="Sessions: compacted history of each session, key = session id."
+    )
     partitions: int = Field(6, ge=1, description="Partitions for `claude-kafka topics create`.")
     replication_factor: int = Field(1, ge=1, description="Replication for `claude-kafka topics create`.")
 
@@ -342,6 +345,9 @@ class PipelineSettings(_Section):
         ge=1,
         le=100_000,
         description="Tool-loop prompts waiting for tool results (no stream slot held).",
+    )
+    session_max_tokens: int = Field(
+        100_000, ge=100, description="Session history kept, in estimated tokens; the oldest turns go first."
     )
     max_prompt_bytes: int = Field(1_048_576, ge=256, description="Larger prompt records are rejected.")
     allowed_models: CommaList = Field((), description="Comma-separated model allow-list; empty = any.")

@@ -69,6 +69,7 @@ def make_settings(kafka_bootstrap: str, topic_prefix: str, embedded_idempotence:
                 "tool_calls": f"{topic_prefix}.tool-calls",
                 "tool_results": f"{topic_prefix}.tool-results",
                 "runs": f"{topic_prefix}.runs",
+                "sessions": f"{topic_prefix}.sessions",
                 "partitions": 3,
             },
             "anthropic": {"api_key": "sk-ant-test-key", "max_retries": 2},

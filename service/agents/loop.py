@@ -14,6 +14,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from schemas import Loop, ToolResultEvent
@@ -39,6 +40,15 @@ PoolMove = Callable[[str], None]
 STREAM_POOL, WAITING_POOL = "stream", "waiting_for_tools"
 
 
+@dataclass(frozen=True, slots=True)
+class LoopResult:
+    """How a run ended: the CompletionEvent's message (usage summed), its turns, the whole exchange."""
+
+    message: dict[str, Any]
+    turns: int
+    messages: list[dict[str, Any]]  # the last request's messages (history and every tool round)
+
+
 class ToolLoop:
     def __init__(
         self,
@@ -58,19 +68,15 @@ class ToolLoop:
         self.move: PoolMove | None = None  # set by the pipeline that owns the worker pools
         self._waiting = 0
 
-    async def run(
-        self, job: Job, attempt: int, stream_turn: StreamTurn, replay: Replay
-    ) -> tuple[dict[str, Any], int]:
-        """Run (or resume) ``job``'s loop to its end; returns the final message and the turn count."""
+    async def run(self, job: Job, attempt: int, stream_turn: StreamTurn, replay: Replay) -> LoopResult:
+        """Run (or resume) ``job``'s loop to its end."""
         try:
             return await self._run(job, attempt, stream_turn, replay)
         except asyncio.CancelledError:
             self._store.release(job.prompt.custom_id)  # moved to another replica, which resumes it
             raise
 
-    async def _run(
-        self, job: Job, attempt: int, stream_turn: StreamTurn, replay: Replay
-    ) -> tuple[dict[str, Any], int]:
+    async def _run(self, job: Job, attempt: int, stream_turn: StreamTurn, replay: Replay) -> LoopResult:
         spec = job.prompt.loop
         assert spec is not None
         params = job.prompt.params.model_dump()
@@ -88,7 +94,8 @@ class ToolLoop:
                 if not turns.wants_tools(last) or run.count >= spec.max_iterations:
                     end = "answered" if not turns.wants_tools(last) else "max_iterations"
                     self._metrics.loop_runs.labels(end).inc()
-                    return turns.final_message(last, run.usages()), run.count
+                    request = turns.next_request(params, run.history(run.count - 1))["messages"]
+                    return LoopResult(turns.final_message(last, run.usages()), run.count, request)
                 calls = run.open_calls()
                 if calls:
                     run = await self._tool_round(job, attempt, run, calls, spec)

@@ -62,11 +62,12 @@ class Run(BaseModel):
             return []
         return [c for c in turns.tool_uses(last.message) if c["id"] not in last.results]
 
-    def history(self) -> list[tuple[list[dict[str, Any]], list[dict[str, Any]]]]:
-        """(assistant content, tool_result blocks in call order) of every turn, for ``next_request``."""
+    def history(self, finished: int | None = None) -> list[tuple[list[dict[str, Any]], list[dict[str, Any]]]]:
+        """(assistant content, tool_result blocks in call order) of the first ``finished`` turns (all
+        by default; each must have all its results), for ``next_request``."""
         return [
             (list(t.message.get("content") or []), [t.results[c["id"]] for c in turns.tool_uses(t.message)])
-            for t in self.turns
+            for t in self.turns[:finished]
         ]
 
     def usages(self) -> list[dict[str, Any]]:

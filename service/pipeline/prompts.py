@@ -24,7 +24,8 @@ from typing import Any
 from schemas import ErrorDetail, Timings
 from service import logs, tracing
 from service.agents.compacted import LoopFailed
-from service.agents.loop import ToolLoop
+from service.agents.loop import LoopResult, ToolLoop
+from service.agents.sessions import Sessions, exchange
 from service.barrier import CrashBarrier
 from service.cloudevents import TraceHeaders
 from service.errors import ClaudeError, ClaudeFatal, KafkaError
@@ -46,8 +47,8 @@ log = logging.getLogger(__name__)
 
 KAFKA_RETRY_CAP_SECONDS = 30.0
 
-Outcome = tuple[dict[str, Any], Timings, list[Any], int | None]
-"""An attempt's answer, timings, delta acknowledgements to wait for, and a tool loop's turn count."""
+Outcome = tuple[dict[str, Any], Timings, list[Any], LoopResult | None]
+"""An attempt's answer, timings, delta acknowledgements to wait for, and a tool loop's turns."""
 
 
 class PromptRunner:
@@ -61,8 +62,10 @@ class PromptRunner:
         gate: RateGate,
         circuit: Circuit,
         loop: ToolLoop | None = None,
+        sessions: Sessions | None = None,
     ) -> None:
         self._loop = loop  # runs prompts that ask for a tool loop (service.agents)
+        self._sessions = sessions  # keeps the history of prompts that name a session
         self._pipeline = settings.pipeline
         self._topics = settings.topics
         self._claude = claude
@@ -86,9 +89,24 @@ class PromptRunner:
             # Without the parsed prompt's fields: in case they are what the full event choked on.
             await self.publish_error(job, progress.attempt, detail, True, bare=True)
 
-        await self._barrier.guard("prompt", self._run(job, progress), crashed, crashed_bare)
+        session = job.prompt.session if self._sessions is not None else None
+        if session is None or self._sessions is None:
+            await self._barrier.guard("prompt", self._run(job, progress), crashed, crashed_bare)
+        else:
+            async with self._sessions.hold(session):  # the first wait: taken in the order prompts came
+                await self._barrier.guard("prompt", self._in_session(job, progress), crashed, crashed_bare)
         if job.prompt.loop is not None and self._loop is not None:
             await self._loop.ended(job.prompt.custom_id)  # a final event is out: the run is over
+
+    async def _in_session(self, job: events.Job, progress: _Progress) -> None:
+        """Run ``job`` after its session's history; on completion the history grows by its exchange."""
+        assert self._sessions is not None and job.prompt.session is not None
+        with_history, _ = await self._sessions.prepare(job)
+        await self._run(with_history, progress)
+        if progress.final is not None:
+            message, _, _, loop = progress.final
+            request = loop.messages if loop is not None else with_history.prompt.params.messages
+            await self._sessions.record(job.prompt.session, exchange(request, message, loop is not None))
 
     async def _run(self, job: events.Job, progress: _Progress) -> None:
         attempt, claude_failures, kafka_failures = 1, 0, 0
@@ -103,6 +121,7 @@ class PromptRunner:
                     span.answered(outcome[0])
                 self._circuit.succeeded()
                 await self._publish_final(job, attempt, outcome)
+                progress.final = outcome
                 return
             except ClaudeError as exc:
                 verdict = self._circuit.failed(exc, probe=probe)
@@ -187,7 +206,7 @@ class PromptRunner:
         if attempt == 1:  # a retry's wait includes earlier attempts: not queueing
             self._metrics.queue_wait.labels("stream").observe(queued_ms / 1000.0)
         first_token: float | None = None
-        turns: int | None = None
+        loop: LoopResult | None = None
 
         async def stream_turn(request: dict[str, Any]) -> dict[str, Any]:
             nonlocal first_token
@@ -202,7 +221,8 @@ class PromptRunner:
 
         try:
             if prompt.loop is not None and self._loop is not None:
-                message, turns = await self._loop.run(job, attempt, stream_turn, replay)
+                loop = await self._loop.run(job, attempt, stream_turn, replay)
+                message = loop.message
             else:
                 message = await stream_turn(params)
         finally:
@@ -213,9 +233,9 @@ class PromptRunner:
             ttft_ms=round((first_token - started) * 1000.0, 3) if first_token else None,
             duration_ms=round((finished - started) * 1000.0, 3),
         )
-        if turns is None:  # a loop's time includes its tool runs: not a request's duration
+        if loop is None:  # a loop's time includes its tool runs: not a request's duration
             self._observe_stream(model, message, started, first_token, finished)
-        return message, timings, acks.pending, turns
+        return message, timings, acks.pending, loop
 
     async def _turn(
         self, params: dict[str, Any], model: str, encoder: DeltaEncoder, acks: Acks
@@ -311,11 +331,11 @@ class PromptRunner:
             await asyncio.sleep(wait)
 
     async def _publish_final(self, job: events.Job, attempt: int, outcome: Outcome) -> None:
-        message, timings, futures, turns = outcome
+        message, timings, futures, loop = outcome
         model = str(message.get("model") or job.prompt.params.model)
         usage = message.get("usage") or {}
         cost = self._prices.cost_usd(model, usage)
-        event = events.completion(job, attempt, message, timings, cost, turns)
+        event = events.completion(job, attempt, message, timings, cost, loop.turns if loop else None)
         key = encode_key(job.prompt.custom_id)
         with tracing.send(self._topics.completions, key, job.trace) as trace:
             headers = events.final_headers(
@@ -352,10 +372,11 @@ class PromptRunner:
 class _Progress:
     """How far a prompt got, for the crash barrier's ErrorEvent."""
 
-    __slots__ = ("attempt",)
+    __slots__ = ("attempt", "final")
 
     def __init__(self) -> None:
         self.attempt = 1
+        self.final: Outcome | None = None  # set once the completion is acknowledged
 
 
 def encode_key(custom_id: str | None) -> bytes | None:

@@ -18,9 +18,11 @@ from datetime import UTC, datetime
 
 from schemas import Mode, SourceRecord
 from service import logs, tracing
+from service.agents.compacted import CompactedTable
 from service.agents.loop import STREAM_POOL, WAITING_POOL, ToolLoop
 from service.agents.results import ToolResults
 from service.agents.runlog import RunLog
+from service.agents.sessions import Sessions
 from service.barrier import CrashBarrier
 from service.metrics import Metrics
 from service.models import DeprecationNotice
@@ -80,6 +82,8 @@ class StreamingPipeline:
         )
         self.tool_results = ToolResults(settings.kafka, settings.topics.tool_results, metrics)
         self.runs = RunLog(settings.kafka, settings.topics.runs)
+        self.session_table = CompactedTable(settings.kafka, settings.topics.sessions)
+        sessions = Sessions(self.session_table, settings.pipeline.session_max_tokens, metrics)
         self.loop = ToolLoop(
             self.outputs, settings.topics.tool_calls, self.tool_results, self.runs, metrics, self._source
         )
@@ -92,6 +96,7 @@ class StreamingPipeline:
             self.gate,
             self.circuit,
             self.loop,
+            sessions,
         )
         self.workers = RecordWorkers(
             settings.kafka,
@@ -125,10 +130,12 @@ class StreamingPipeline:
         await self.outputs.start()
         await self.tool_results.start()  # positioned before any prompt can publish a tool call
         await self.runs.start()
+        await self.session_table.start()
         # Until stop, not run: runs still draining wait for results and read their records.
         self._loop_tasks = [
             asyncio.create_task(self.tool_results.run()),
             asyncio.create_task(self.runs.follow()),
+            asyncio.create_task(self.session_table.follow()),
         ]
         await self.inputs.start()
         self.probe.bootstrapped()
@@ -160,6 +167,7 @@ class StreamingPipeline:
         await self.inputs.stop()
         await self.tool_results.stop()
         await self.runs.stop()
+        await self.session_table.stop()
         await self.outputs.stop()
         await self.claude.close()
 

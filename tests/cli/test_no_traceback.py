@@ -39,6 +39,8 @@ CASES: list[tuple[tuple[str, ...], dict[str, str], str]] = [
     (("tool-worker",), NOWHERE, UNREACHABLE),
     (("send", "--loop", "hi"), NOWHERE, UNREACHABLE),
     (("tool-worker", "--tools", "nope"), NOWHERE, "--tools: unknown tool nope"),
+    (("send", "hi", "--reset-session"), NOWHERE, "--reset-session needs --session ID"),
+    (("send", "hi", "--session", "no spaces"), NOWHERE, "invalid prompt: session.id"),
     # file missing
     (("send", "--file", "missing.txt"), NOWHERE, "cannot read missing.txt: no such file"),
     (("send", "--json", "@missing.json"), NOWHERE, "cannot read missing.json: no such file"),

@@ -172,3 +172,52 @@ def test_a_recorded_turn_replays_as_a_stream_the_sdk_accumulates_to_it(content: 
     rebuilt = snapshot.model_dump(exclude_none=True, exclude={"content": {"__all__": {"parsed_output"}}})
     assert rebuilt["content"] == [{k: v for k, v in b.items() if v is not None} for b in content]
     assert (rebuilt["stop_reason"], rebuilt["usage"]) == ("tool_use", message["usage"])
+
+
+def user(text: str) -> dict[str, Any]:
+    return {"role": "user", "content": text}
+
+
+def assistant(text: str) -> dict[str, Any]:
+    return {"role": "assistant", "content": [{"type": "text", "text": text}]}
+
+
+TOOL_TURN = [
+    {"role": "assistant", "content": [{"type": "tool_use", "id": "t", "name": "calculator", "input": {}}]},
+    {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "t", "content": "2"}]},
+]
+
+
+@pytest.mark.parametrize(
+    ("messages", "max_tokens", "kept_from"),
+    [
+        ([user("a"), assistant("b")], 1000, 0),
+        ([user("a" * 400), assistant("b"), user("c"), assistant("d")], 50, 2),
+        # A tool round is never split: its tool_result turn cannot start a history.
+        ([user("a" * 400), *TOOL_TURN, assistant("x"), user("c"), assistant("d")], 60, 4),
+        # The newest exchange stays even when it alone is over the limit.
+        ([user("a"), assistant("b"), user("c" * 4000), assistant("d")], 50, 2),
+    ],
+)
+def test_session_history_drops_the_oldest_whole_turns(
+    messages: list[dict[str, Any]], max_tokens: int, kept_from: int
+) -> None:
+    """Trimming drops from the front, only whole turns, and keeps at least the last exchange."""
+    from service.agents.sessions import trim
+
+    kept, dropped = trim(messages, max_tokens)
+    assert (kept, dropped) == (messages[kept_from:], kept_from)
+
+
+def test_a_loop_cut_at_max_iterations_leaves_its_unanswered_calls_out_of_the_session() -> None:
+    """A tool_use nobody answers would make the session's next request invalid: only its text is kept."""
+    from service.agents.sessions import exchange
+
+    cut = answer_with("a")
+    assert exchange([user("q")], cut, looped=True) == [
+        user("q"),
+        {"role": "assistant", "content": cut["content"][:1]},
+    ]
+    assert (
+        exchange([user("q")], cut, looped=False)[-1]["content"] == cut["content"]
+    )  # the producer answers it

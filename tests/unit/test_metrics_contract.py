@@ -78,6 +78,8 @@ CONTRACT: dict[str, tuple[str, tuple[str, ...]]] = {
     "claude_kafka_tool_results_total": ("counter", ("outcome",)),
     "claude_kafka_runs_waiting_for_tools": ("gauge", ()),
     "claude_kafka_max_waiting_for_tools": ("gauge", ()),
+    "claude_kafka_sessions": ("gauge", ()),
+    "claude_kafka_session_messages_dropped_total": ("counter", ()),
 }
 # With METRICS_TENANT_LABELS set, exactly these families gain a trailing ``tenant`` label.
 TENANT_FAMILIES = {
