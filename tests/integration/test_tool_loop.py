@@ -110,14 +110,16 @@ async def test_three_turn_loop_runs_its_tools_over_kafka(
 async def test_timeout_and_max_iterations_end_loops(
     make_settings: Any, emulator_url: str, tmp_path: Path
 ) -> None:
-    """An unanswered call becomes an error result Claude answers; a loop at max_iterations ends as it stands."""
-    settings = make_settings(anthropic={"base_url": emulator_url})
+    """An unanswered call becomes an error result Claude answers; a loop at max_iterations ends as it stands;
+    runs waiting for results hold no stream slot (MAX_IN_FLIGHT=1, two runs wait at once)."""
+    settings = make_settings(anthropic={"base_url": emulator_url}, pipeline={"max_in_flight": 1})
     await create_topics(settings)
     topics = settings.topics
     watched = [topics.completions, topics.errors, topics.tool_calls, topics.tool_results]
     prompts = [
         # Nobody runs `weather`: the call times out, Claude is told, and answers in text.
-        loop_prompt("timed-out", [WEATHER], 1, tool_timeout_seconds=1),
+        loop_prompt("timed-out", [WEATHER], 1, tool_timeout_seconds=4),
+        loop_prompt("timed-out-2", [WEATHER], 1, tool_timeout_seconds=4),
         # The model would call tools 9 times; the loop stops after 2 requests, still asking.
         loop_prompt("capped", [TOOL_SPECS["calculator"]], 9, max_iterations=2, tool_timeout_seconds=30),
     ]
@@ -125,7 +127,7 @@ async def test_timeout_and_max_iterations_end_loops(
         service.wait_ready()
         async with worker(settings), Collector(settings, watched) as collector:
             await produce(settings, topics.prompts, prompts)
-            await collector.until(lambda rs: len([r for r in rs if r.topic == topics.completions]) >= 2, 60)
+            await collector.until(lambda rs: len([r for r in rs if r.topic == topics.completions]) >= 3, 60)
             await collector.drain()
     records = collector.records
     assert not collector.on(topics.errors), service.log()
@@ -135,6 +137,10 @@ async def test_timeout_and_max_iterations_end_loops(
     assert of(records, topics.tool_results, "timed-out", ToolResultEvent) == []
     (capped,) = of(records, topics.completions, "capped", CompletionEvent)
     assert capped.turns == 2 and capped.message["stop_reason"] == "tool_use"
-    assert [c.turn for c in of(records, topics.tool_calls, "capped", ToolCallEvent)] == [
-        1
-    ]  # turn 2's not sent
+    capped_calls = of(records, topics.tool_calls, "capped", ToolCallEvent)
+    assert [c.turn for c in capped_calls] == [1]  # turn 2's calls are not published
+    # Both weather calls were out before either run ended: the first waiting run gave its only slot back.
+    order = [(r.topic, json.loads(r.value or b"{}").get("custom_id")) for r in records]
+    first_end = min(order.index((topics.completions, cid)) for cid in ("timed-out", "timed-out-2"))
+    assert order.index((topics.tool_calls, "timed-out")) < first_end
+    assert order.index((topics.tool_calls, "timed-out-2")) < first_end
