@@ -33,51 +33,11 @@ RETRY_SECONDS = 2.0
 Slot = tuple[str, str]  # (custom_id, tool_use_id)
 
 
-class ToolResults:
-    def __init__(self, kafka: KafkaSettings, topic: str, metrics: Metrics) -> None:
-        self.topic = topic
-        self._consumer = AIOKafkaConsumer(
-            **common_kwargs(kafka),
-            group_id=None,
-            enable_auto_commit=False,
-            auto_offset_reset="latest",
-            fetch_max_wait_ms=kafka.fetch_max_wait_ms,
-        )
-        self._metrics = metrics
+class Waiters:
+    """The calls in flight here and the futures their results resolve. No Kafka."""
+
+    def __init__(self) -> None:
         self._waiting: dict[Slot, asyncio.Future[ToolResultEvent]] = {}
-        self._assigned = False
-        self.started = False
-
-    async def start(self) -> None:
-        await self._consumer.start()
-        self.started = True
-        await self._assign()
-
-    async def stop(self) -> None:
-        if self.started:
-            self.started = False
-            await self._consumer.stop()
-        for future in self._waiting.values():
-            future.cancel()
-        self._waiting.clear()
-
-    async def _assign(self) -> None:
-        """Take every partition of the topic, positioned at its end now (so no later result is missed)."""
-        try:
-            await self._consumer.topics()  # fetches metadata for every topic (naming one may create it)
-        except AIOKafkaError as exc:
-            log.warning("tool results: metadata failed, retrying: %r", exc)
-            return
-        found = self._consumer.partitions_for_topic(self.topic)
-        if not found:
-            log.warning("tool results: topic %s not found; tool loops wait until it exists", self.topic)
-            return
-        partitions = [TopicPartition(self.topic, p) for p in sorted(found)]
-        self._consumer.assign(partitions)
-        await self._consumer.seek_to_end(*partitions)
-        for tp in partitions:
-            await self._consumer.position(tp)  # resolved now, not at the first fetch
-        self._assigned = True
 
     def expect(
         self, custom_id: str, tool_use_ids: Iterable[str]
@@ -110,6 +70,65 @@ class ToolResults:
         future.set_result(result)
         return "matched"
 
+    def cancel_all(self) -> None:
+        for future in self._waiting.values():
+            future.cancel()
+        self._waiting.clear()
+
+
+class ToolResults:
+    def __init__(self, kafka: KafkaSettings, topic: str, metrics: Metrics) -> None:
+        self.topic = topic
+        self._consumer = AIOKafkaConsumer(
+            **common_kwargs(kafka),
+            group_id=None,
+            enable_auto_commit=False,
+            auto_offset_reset="latest",
+            fetch_max_wait_ms=kafka.fetch_max_wait_ms,
+        )
+        self._metrics = metrics
+        self.waiters = Waiters()
+        self._assigned = False
+        self.started = False
+
+    async def start(self) -> None:
+        await self._consumer.start()
+        self.started = True
+        await self._assign()
+
+    async def stop(self) -> None:
+        if self.started:
+            self.started = False
+            await self._consumer.stop()
+        self.waiters.cancel_all()
+
+    async def _assign(self) -> None:
+        """Take every partition of the topic, positioned at its end now (so no later result is missed)."""
+        try:
+            await self._consumer.topics()  # fetches metadata for every topic (naming one may create it)
+        except AIOKafkaError as exc:
+            log.warning("tool results: metadata failed, retrying: %r", exc)
+            return
+        found = self._consumer.partitions_for_topic(self.topic)
+        if not found:
+            log.warning("tool results: topic %s not found; tool loops wait until it exists", self.topic)
+            return
+        partitions = [TopicPartition(self.topic, p) for p in sorted(found)]
+        self._consumer.assign(partitions)
+        await self._consumer.seek_to_end(*partitions)
+        for tp in partitions:
+            await self._consumer.position(tp)  # resolved now, not at the first fetch
+        self._assigned = True
+
+    def expect(
+        self, custom_id: str, tool_use_ids: Iterable[str]
+    ) -> dict[str, asyncio.Future[ToolResultEvent]]:
+        """Futures for the results of these calls; register them *before* publishing the calls."""
+        return self.waiters.expect(custom_id, tool_use_ids)
+
+    def forget(self, custom_id: str, tool_use_ids: Iterable[str]) -> None:
+        self.waiters.forget(custom_id, tool_use_ids)
+
     async def run(self) -> None:
         """Read results until cancelled; never dies on a record or a Kafka error."""
         while True:
@@ -127,7 +146,7 @@ class ToolResults:
                 continue
             for records in batches.values():
                 for record in records:
-                    outcome = self.deliver(record.value)
+                    outcome = self.waiters.deliver(record.value)
                     self._metrics.tool_results.labels(outcome).inc()
                     if outcome == "invalid":
                         log.warning(

@@ -221,3 +221,19 @@ def test_a_loop_cut_at_max_iterations_leaves_its_unanswered_calls_out_of_the_ses
     assert (
         exchange([user("q")], cut, looped=False)[-1]["content"] == cut["content"]
     )  # the producer answers it
+
+
+async def test_results_reach_only_the_calls_in_flight_and_only_once() -> None:
+    """A result for a waiting call resolves it; another's, a duplicate, or a non-event is dropped."""
+    from service.agents.results import Waiters
+
+    results = Waiters()
+    futures = results.expect("c", ["a"])
+    result = b'{"custom_id": "c", "tool_use_id": "a", "content": "2"}'
+    assert results.deliver(b'{"custom_id": "other", "tool_use_id": "a"}') == "unexpected"
+    assert results.deliver(b"not json") == "invalid"
+    assert results.deliver(result) == "matched"
+    assert results.deliver(result) == "unexpected"
+    assert futures["a"].result().content == "2"
+    results.forget("c", ["a"])
+    assert results.deliver(result) == "unexpected"
