@@ -21,6 +21,7 @@ from tests.services import ServiceProcess, prompt
 
 pytestmark = pytest.mark.integration
 
+SEARCH = {"type": "web_search_20250305", "name": "web_search"}
 WEATHER = {
     "name": "weather",
     "description": "The weather in a city.",
@@ -31,12 +32,13 @@ WEATHER = {
 def loop_prompt(custom_id: str, tools: list[dict[str, Any]], rounds: int, **loop: Any) -> tuple[bytes, bytes]:
     """A prompt naming its tools, whose emulated model wants ``rounds`` rounds of tool results."""
     names = " and the ".join(t["name"] for t in tools)
+    directive = f"emu:tool_rounds={rounds}" + (";pause_turns=1" if any("type" in t for t in tools) else "")
     key, value = prompt(
         custom_id,
         f"Use the {names} tool to answer.",
-        max_tokens=400,
+        max_tokens=1000,
         tools=tools,
-        metadata={"user_id": f"emu:tool_rounds={rounds}"},
+        metadata={"user_id": directive},
     )
     return key, json.dumps({**json.loads(value), "loop": loop}).encode()
 
@@ -115,19 +117,21 @@ async def test_timeout_and_max_iterations_end_loops(
     settings = make_settings(anthropic={"base_url": emulator_url}, pipeline={"max_in_flight": 1})
     await create_topics(settings)
     topics = settings.topics
-    watched = [topics.completions, topics.errors, topics.tool_calls, topics.tool_results]
+    watched = [topics.deltas, topics.completions, topics.errors, topics.tool_calls, topics.tool_results]
     prompts = [
         # Nobody runs `weather`: the call times out, Claude is told, and answers in text.
         loop_prompt("timed-out", [WEATHER], 1, tool_timeout_seconds=4),
         loop_prompt("timed-out-2", [WEATHER], 1, tool_timeout_seconds=4),
         # The model would call tools 9 times; the loop stops after 2 requests, still asking.
         loop_prompt("capped", [TOOL_SPECS["calculator"]], 9, max_iterations=2, tool_timeout_seconds=30),
+        # A server tool that pauses (pause_turn) inside the loop's turns: continued within each turn.
+        loop_prompt("paused", [SEARCH, TOOL_SPECS["calculator"]], 1, tool_timeout_seconds=30),
     ]
     with ServiceProcess(settings, tmp_path / "svc.log") as service:
         service.wait_ready()
         async with worker(settings), Collector(settings, watched) as collector:
             await produce(settings, topics.prompts, prompts)
-            await collector.until(lambda rs: len([r for r in rs if r.topic == topics.completions]) >= 3, 60)
+            await collector.until(lambda rs: len([r for r in rs if r.topic == topics.completions]) >= 4, 60)
             await collector.drain()
     records = collector.records
     assert not collector.on(topics.errors), service.log()
@@ -137,6 +141,17 @@ async def test_timeout_and_max_iterations_end_loops(
     assert of(records, topics.tool_results, "timed-out", ToolResultEvent) == []
     (capped,) = of(records, topics.completions, "capped", CompletionEvent)
     assert capped.turns == 2 and capped.message["stop_reason"] == "tool_use"
+    (paused,) = of(records, topics.completions, "paused", CompletionEvent)
+    paused_deltas = of(records, topics.deltas, "paused", DeltaEvent)
+    stops = [
+        d.event["delta"]["stop_reason"]
+        for d in sorted(paused_deltas, key=lambda d: d.seq)
+        if d.event["type"] == "message_delta"
+    ]
+    # The emulator pauses each turn's first server call: 4 requests, 2 turns, each pause continued.
+    assert stops == ["pause_turn", "tool_use", "pause_turn", "end_turn"]
+    assert paused.turns == 2 and paused.message["usage"]["server_tool_use"]["web_search_requests"] == 2
+    assert [c.name for c in of(records, topics.tool_calls, "paused", ToolCallEvent)] == ["calculator"]
     capped_calls = of(records, topics.tool_calls, "capped", ToolCallEvent)
     assert [c.turn for c in capped_calls] == [1]  # turn 2's calls are not published
     # Both weather calls were out before either run ended: the first waiting run gave its only slot back.
