@@ -15,12 +15,15 @@ from schemas.events import (
     DeltaEvent,
     ErrorDetail,
     ErrorEvent,
+    Loop,
     Mode,
     PromptEvent,
     PromptParams,
+    Session,
     SourceRecord,
     Timings,
 )
+from schemas.tools import ToolCallEvent, ToolResultEvent
 
 __all__ = [
     "CUSTOM_ID_PATTERN",
@@ -29,9 +32,13 @@ __all__ = [
     "DeltaEvent",
     "ErrorDetail",
     "ErrorEvent",
+    "Loop",
     "Mode",
     "PromptEvent",
     "PromptParams",
+    "Session",
     "SourceRecord",
     "Timings",
+    "ToolCallEvent",
+    "ToolResultEvent",
 ]

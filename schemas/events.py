@@ -114,6 +114,49 @@ class Callback(_Frozen):
 CALLBACK_DESCRIPTION = "Optional HTTP callback for the final outcome, copied from the prompt (see Callback)."
 
 
+class Loop(_Frozen):
+    """Run client tools as Kafka round trips (see the README, "Tool loops").
+
+    Added in contract v1 as an optional field (a compatible change). When an answer stops with
+    ``tool_use``, each ``tool_use`` block becomes a ToolCallEvent; once every call of the turn has its
+    ToolResultEvent (or timed out), the next request is sent with the results, until a final answer.
+    """
+
+    max_iterations: int = Field(
+        default=10,
+        ge=1,
+        le=100,
+        description="Most requests (turns) of the loop; a turn still asking for tools at this count ends it.",
+        examples=[5],
+    )
+    tool_timeout_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        le=86_400,
+        description="How long a turn waits for its tool results; a late call gets an `is_error` result.",
+        examples=[30],
+    )
+
+
+LOOP_DESCRIPTION = "Optional tool loop: client tools run by tool workers over Kafka (see Loop)."
+
+
+class Session(_Frozen):
+    """A conversation the service keeps (see the README, "Sessions").
+
+    Added in contract v1 as an optional field (a compatible change). The prompt's ``params.messages``
+    are the new turn only: the service sends the session's history before them, and adds the new turn
+    and the answer to the history once the completion is published. Prompts of one session run one at
+    a time, in their order: produce them with the session id as the record key.
+    """
+
+    id: CustomId = Field(description="The session's id: 1 to 64 characters of [A-Za-z0-9_-].")
+    reset: bool = Field(default=False, description="Start the session afresh: its history so far is dropped.")
+
+
+SESSION_DESCRIPTION = "Optional session: the service keeps the conversation's history (see Session)."
+
+
 class PromptEvent(BaseModel):
     """A request for Claude (topic ``claude.prompts``).
 
@@ -140,7 +183,27 @@ class PromptEvent(BaseModel):
                         "url": "https://hooks.acme.example/claude",
                         "events": ["completion", "error"],
                     },
-                }
+                },
+                {
+                    "custom_id": "order-4711-total",
+                    "params": {
+                        "model": DEFAULT_MODEL,
+                        "max_tokens": 512,
+                        "tools": [
+                            {
+                                "name": "calculator",
+                                "description": "Evaluate an arithmetic expression.",
+                                "input_schema": {
+                                    "type": "object",
+                                    "properties": {"expression": {"type": "string"}},
+                                    "required": ["expression"],
+                                },
+                            }
+                        ],
+                        "messages": [{"role": "user", "content": "Use the calculator: what is 17 * 23?"}],
+                    },
+                    "loop": {"max_iterations": 5, "tool_timeout_seconds": 30},
+                },
             ]
         },
     )
@@ -159,6 +222,8 @@ class PromptEvent(BaseModel):
         examples=["2026-11-25T18:00:00Z"],
     )
     callback: Callback | None = Field(default=None, description=CALLBACK_DESCRIPTION)
+    loop: Loop | None = Field(default=None, description=LOOP_DESCRIPTION)
+    session: Session | None = Field(default=None, description=SESSION_DESCRIPTION)
 
 
 class DeltaEvent(_Frozen):
@@ -253,6 +318,16 @@ class CompletionEvent(_Frozen):
     )
     attributes: Attributes
     callback: Callback | None = Field(default=None, description=CALLBACK_DESCRIPTION)
+    turns: int | None = Field(
+        default=None,
+        ge=1,
+        description=(
+            "Requests a tool loop made (null for a prompt without `loop`). With a loop, `message` is the "
+            "last turn's answer and its `usage` (and `cost_usd`) are summed over every turn. Added in "
+            "contract v1 as an optional field (a compatible change)."
+        ),
+        examples=[3],
+    )
 
 
 class ErrorDetail(_Frozen):
@@ -260,8 +335,8 @@ class ErrorDetail(_Frozen):
         description=(
             "Machine-readable cause: `invalid_encoding`, `invalid_json`, `invalid_prompt`, "
             "`prompt_too_large`, `model_not_allowed`, `max_tokens_exceeded`, `expired`, "
-            "`attempts_exhausted`, `callback_failed`, `callback_refused`, or the API's own error type "
-            "(`invalid_request_error`, `overloaded_error`, ...)."
+            "`attempts_exhausted`, `callback_failed`, `callback_refused`, `loop_failed`, or the API's own "
+            "error type (`invalid_request_error`, `overloaded_error`, ...)."
         ),
         examples=["invalid_prompt"],
     )

@@ -9,6 +9,7 @@ from pathlib import Path
 from pydantic import BaseModel
 
 from schemas.events import CompletionEvent, DeltaEvent, ErrorEvent, PromptEvent
+from schemas.tools import ToolCallEvent, ToolResultEvent
 
 JSON_DIR = Path(__file__).parent / "json"
 SCHEMA_FILES: dict[str, type[BaseModel]] = {
@@ -16,6 +17,8 @@ SCHEMA_FILES: dict[str, type[BaseModel]] = {
     "delta_event.v1.json": DeltaEvent,
     "completion_event.v1.json": CompletionEvent,
     "error_event.v1.json": ErrorEvent,
+    "tool_call_event.v1.json": ToolCallEvent,
+    "tool_result_event.v1.json": ToolResultEvent,
 }
 
 

@@ -9,6 +9,8 @@ The emulator and the service (``Runner``) share this process's event loop.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import os
 import socket
@@ -151,11 +153,20 @@ class DevStack:
             self.runner.pipeline.request_stop()
 
     async def serve(self) -> None:
-        """Run the service until ``request_stop()``; then drain it and stop everything else."""
+        """Run the service and the reference tool worker (so `send --loop` works) until
+        ``request_stop()``; then drain the service and stop everything else."""
+        from service.agents.tools import TOOL_SPECS
+        from service.agents.worker import ToolWorker
+
+        worker = ToolWorker(self.settings, f"{self.settings.kafka.group_id}.tools", TOOL_SPECS)
+        tools = asyncio.create_task(worker.run())
         try:
             if self.runner is not None:
                 await self.runner.serve()
         finally:
+            worker.request_stop()
+            with contextlib.suppress(Exception):  # its errors were logged; the stack stops regardless
+                await asyncio.wait_for(tools, 10)
             await self.stop()
 
     async def stop(self) -> None:

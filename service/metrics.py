@@ -26,6 +26,7 @@ KAFKA_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2
 TOKEN_TYPES = ("input", "output", "cache_creation_input", "cache_read_input")
 CALLBACK_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 3600.0)
 NO_TENANT = "none"
+TOOL_LABEL_LIMIT = 50
 OTHER_TENANT = "other"
 OTHER = "other"  # the bounded stand-in for a value the installed SDK does not know
 MODES = ("stream", "batch")
@@ -249,6 +250,28 @@ class Metrics:
             "callback_refused_total", "Callback URLs refused before any request, by the reason.", ("reason",)
         )
         self.callbacks_in_flight = gauge("callbacks_in_flight", "Outcomes being delivered now.")
+        # Tool loops (issue 21). Tool names come from prompts: bounded like the tenant label.
+        self.loop_turns = counter("loop_turns_total", "Requests made by tool loops (one per turn).")
+        self.loop_resumed_turns = counter(
+            "loop_resumed_turns_total", "Finished turns taken from TOPIC_RUNS on resume, not requested again."
+        )
+        self.loop_runs = counter("loop_runs_finished_total", "Tool loops ended, by how.", ("end",))
+        self.tool_calls = counter(
+            "tool_calls_total", "Tool calls of loops, by tool and outcome.", ("tool", "outcome")
+        )
+        self.tool_seconds = histogram(
+            "tool_call_seconds", "Tool call published to its result.", ("tool",), CALLBACK_BUCKETS
+        )
+        self.tool_results = counter("tool_results_total", "Tool result records read, by fate.", ("outcome",))
+        self.waiting_for_tools = gauge("runs_waiting_for_tools", "Tool loops waiting for tool results now.")
+        self.max_waiting_for_tools = gauge("max_waiting_for_tools", "The MAX_WAITING_FOR_TOOLS limit.")
+        self._tool_label = TenantLabel(("tool",), TOOL_LABEL_LIMIT)
+        self.sessions = gauge(
+            "sessions", "Sessions with a history in TOPIC_SESSIONS, as this replica reads it."
+        )
+        self.session_messages_dropped = counter(
+            "session_messages_dropped_total", "Oldest session messages dropped past SESSION_MAX_TOKENS."
+        )
 
         self.build_info.info(_versions())
         self._seen: set[tuple[str, ...]] = set()  # label prefixes whose bounded values are at 0
@@ -310,6 +333,13 @@ class Metrics:
         """A delivery ended: ``delivered``, ``failed`` or ``gone`` (410); ``status_class`` as ``2xx``."""
         self.callback_deliveries.labels(outcome, status_class).inc()
         self.callback_delivery_seconds.labels(outcome).observe(seconds)
+
+    def tool_called(self, name: str, outcome: str, seconds: float | None) -> None:
+        """A loop's tool call ended: ``ok``, ``error`` (the worker said so) or ``timeout``."""
+        tool = self._tool_label({"tool": name})
+        self.tool_calls.labels(tool, outcome).inc()
+        if seconds is not None:
+            self.tool_seconds.labels(tool).observe(seconds)
 
     def produced_to(self, topic: str, count: int = 1) -> None:
         child = self._produced_children.get(topic)

@@ -268,11 +268,28 @@ class TopicSettings(_Section):
     completions: str = Field("claude.completions", description="Completion events out.")
     errors: str = Field("claude.errors", description="Error events out; the dead-letter topic.")
     batches: str = Field("claude.batches", description="Compacted batch hand-off records.")
+    tool_calls: str = Field(
+        "claude.tool-calls", description="Tool loops: tool call events out, key = custom_id."
+    )
+    tool_results: str = Field(
+        "claude.tool-results",
+        description="Tool loops: tool result events in (from tool workers), key = custom_id.",
+    )
+    runs: str = Field(
+        "claude.runs", description="Tool loops: compacted record of each run so far, key = custom_id."
+    )
+    sessions: str = Field(
+        "claude.sessions", description="Sessions: compacted history of each session, key = session id."
+    )
     partitions: int = Field(6, ge=1, description="Partitions for `claude-kafka topics create`.")
     replication_factor: int = Field(1, ge=1, description="Replication for `claude-kafka topics create`.")
 
     def outputs(self) -> tuple[str, ...]:
         return (self.deltas, self.completions, self.errors)
+
+    def loops(self) -> tuple[str, ...]:
+        """The tool-loop topics: calls out, results in, the compacted run records."""
+        return (self.tool_calls, self.tool_results, self.runs)
 
 
 LOOPBACK_PLACEHOLDER_KEY = "no-key-needed-on-loopback"
@@ -323,6 +340,15 @@ class AnthropicSettings(_Section):
 
 class PipelineSettings(_Section):
     max_in_flight: int = Field(256, ge=1, le=100_000, description="Prompts in flight per process.")
+    max_waiting_for_tools: int = Field(
+        1_000,
+        ge=1,
+        le=100_000,
+        description="Tool-loop prompts waiting for tool results (no stream slot held).",
+    )
+    session_max_tokens: int = Field(
+        100_000, ge=100, description="Session history kept, in estimated tokens; the oldest turns go first."
+    )
     max_prompt_bytes: int = Field(1_048_576, ge=256, description="Larger prompt records are rejected.")
     allowed_models: CommaList = Field((), description="Comma-separated model allow-list; empty = any.")
     max_tokens_cap: int | None = Field(None, ge=1, description="Reject prompts asking for more.")

@@ -118,7 +118,7 @@ class HandOffTail:
             batch = await self.read(POLL_MS)
             out += batch
             quiet = 0 if batch else quiet + 1
-            if await _caught_up(self._consumer, [self._partition]):
+            if await caught_up(self._consumer, [self._partition]):
                 break
         return out
 
@@ -159,7 +159,7 @@ async def read_topic(kafka: KafkaSettings, topic: str) -> list[tuple[str, bytes 
                         out.append((record.key.decode(), record.value))
                     count += 1
             quiet = 0 if count else quiet + 1
-            if await _caught_up(consumer, tps):
+            if await caught_up(consumer, tps):
                 break
     except AIOKafkaError as exc:
         raise KafkaError(f"reading {topic} failed: {exc!r}") from exc
@@ -168,7 +168,8 @@ async def read_topic(kafka: KafkaSettings, topic: str) -> list[tuple[str, bytes 
     return out
 
 
-async def _caught_up(consumer: AIOKafkaConsumer, tps: list[TopicPartition]) -> bool:
+async def caught_up(consumer: AIOKafkaConsumer, tps: list[TopicPartition]) -> bool:
+    """Every partition read up to the high watermark its last fetch response reported."""
     for tp in tps:
         highwater = consumer.highwater(tp)
         if highwater is None or await consumer.position(tp) < highwater:

@@ -63,6 +63,7 @@ def _register() -> None:
         run,
         send,
         tail,
+        toolworker,
         topics,
     )
 

@@ -184,7 +184,8 @@ def cli_producer(settings: Settings) -> AIOKafkaProducer:
 
 
 async def send_prompts(settings: Settings, prompts: Iterable[PromptEvent]) -> list[tuple[int, int]]:
-    """Publish prompts (key = custom_id) and wait for the broker's acks; ``[(partition, offset)]``."""
+    """Publish prompts (key = custom_id, or the session id: a session's prompts stay in order) and
+    wait for the broker's acks; ``[(partition, offset)]``."""
     producer = cli_producer(settings)
     try:
         await producer.start()
@@ -196,7 +197,7 @@ async def send_prompts(settings: Settings, prompts: Iterable[PromptEvent]) -> li
             await producer.send(
                 settings.topics.prompts,
                 encode_prompt(prompt),
-                key=prompt.custom_id.encode(),
+                key=(prompt.session.id if prompt.session else prompt.custom_id).encode(),
             )
             for prompt in prompts
         ]

@@ -26,15 +26,19 @@ _WEATHER_TOOL: dict[str, Any] = {
 
 
 def demo_prompts() -> list[PromptEvent]:
-    """Plain text, a tool call (auto tool choice), adaptive thinking, and one batch-mode prompt."""
+    """Plain text, a tool call (auto tool choice), adaptive thinking, a tool loop the dev stack's tool
+    worker answers, and one batch-mode prompt."""
+    from service.agents.tools import TOOL_SPECS
 
     def prompt(custom_id: str, text: str, max_tokens: int = 400, **extra: Any) -> PromptEvent:
         mode = extra.pop("mode", "stream")
+        loop = extra.pop("loop", None)
         params = {"model": DEMO_MODEL, "max_tokens": max_tokens,
                   "messages": [{"role": "user", "content": text}], **extra}  # fmt: skip
         return PromptEvent.model_validate(
-            {"custom_id": custom_id, "params": params, "mode": mode, "attributes": {"source": "demo"}}
-        )
+            {"custom_id": custom_id, "params": params, "mode": mode, "attributes": {"source": "demo"},
+             "loop": loop}
+        )  # fmt: skip
 
     return [
         prompt("demo-plain", "In three sentences: why does an event log suit streaming LLM answers?"),
@@ -49,6 +53,12 @@ def demo_prompts() -> list[PromptEvent]:
             "Is 1001 a prime number? Think it through, then answer in one sentence.",
             max_tokens=2048,
             thinking={"type": "adaptive"},  # current models refuse manual budgets
+        ),
+        prompt(
+            "demo-loop",
+            "Use the calculator: what do 17 boxes of 23 items plus 4 spare items make?",
+            tools=[TOOL_SPECS["calculator"]],
+            loop={"max_iterations": 4, "tool_timeout_seconds": 30},
         ),
         prompt("demo-batch", "Give one tip for writing good commit messages.", mode="batch"),
     ]

@@ -50,6 +50,7 @@ class Request:
     cost_usd: float | None = None
     ttft_ms: float | None = None
     duration_ms: float | None = None
+    turns: int | None = None  # a tool loop's requests
     error_type: str | None = None
     error_message: str | None = None
     retryable: bool = False
@@ -194,6 +195,7 @@ class Board:
         request.cost_usd = event.cost_usd
         request.ttft_ms = event.timings.ttft_ms
         request.duration_ms = event.timings.duration_ms
+        request.turns = event.turns
         for index, content in enumerate(message.get("content") or []):
             updates.extend(self._settle_block(request, index, content))
         request.status = Status.COMPLETED
@@ -263,6 +265,8 @@ def summary(request: Request) -> str:
         parts.append(f"ttft {request.ttft_ms:.0f} ms")
     if request.duration_ms is not None:
         parts.append(f"{request.duration_ms / 1000:.1f} s")
+    if request.turns is not None:
+        parts.append(f"{request.turns} turns (usage summed)")
     if request.mode == "batch":
         parts.append("batch")
     if request.attempt > 1:

@@ -68,6 +68,8 @@ def build_prompt(
     mode: str | None,
     custom_id: str | None,
     attrs: dict[str, str],
+    loop: dict[str, Any] | None = None,
+    session: dict[str, Any] | None = None,
 ) -> PromptEvent:
     """The PromptEvent from a text or a JSON document (a PromptEvent or bare params); options win."""
     document: dict[str, Any] = {}
@@ -92,6 +94,14 @@ def build_prompt(
         document["mode"] = mode
     if attrs:
         document["attributes"] = {**(document.get("attributes") or {}), **attrs}
+    if session is not None:
+        document["session"] = session
+    if loop is not None:
+        document["loop"] = {**(document.get("loop") or {}), **loop}
+        if not params.get("tools"):
+            from service.agents.tools import TOOL_SPECS  # what `claude-kafka tool-worker` runs
+
+            params["tools"] = list(TOOL_SPECS.values())
     try:
         return PromptEvent.model_validate(document)
     except ValidationError as exc:
@@ -124,6 +134,15 @@ def read_text(prompt: str | None, file: Path | None) -> str | None:
 @click.option("--attr", "attrs", multiple=True, metavar="KEY=VALUE", help="Attribute. Repeatable.")
 @click.option("--json", "raw_json", default=None, metavar="JSON|@FILE",
               help="A full PromptEvent or Messages API params as JSON (@path, @- = stdin).")  # fmt: skip
+@click.option("--loop", "tool_loop", is_flag=True,
+              help="Run a tool loop: tool calls go to `claude-kafka tool-worker` (its tools are offered "
+              "unless the params name tools).")  # fmt: skip
+@click.option("--max-iterations", type=click.IntRange(1, 100), default=None, help="With --loop: most turns.")
+@click.option("--tool-timeout", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="With --loop: seconds a turn waits for its tool results.")  # fmt: skip
+@click.option("--session", "session_id", default=None, metavar="ID",
+              help="Continue session ID: the service sends its history, then keeps the answer.")  # fmt: skip
+@click.option("--reset-session", is_flag=True, help="With --session: start the session afresh.")
 @click.option("--wait", "-w", is_flag=True, help="Follow this prompt: stream its text, then usage and cost.")
 @click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=None,
               help=f"Seconds --wait waits for the final event (default {STREAM_TIMEOUT:.0f}; batch mode: "
@@ -141,6 +160,11 @@ def send(
     custom_id: str | None,
     attrs: tuple[str, ...],
     raw_json: str | None,
+    tool_loop: bool,
+    max_iterations: int | None,
+    tool_timeout: float | None,
+    session_id: str | None,
+    reset_session: bool,
     wait: bool,
     timeout: float | None,
     bootstrap_servers: str | None,
@@ -161,6 +185,8 @@ def send(
       claude-kafka send "Write a haiku about Kafka" -b 127.0.0.1:9092 --wait
       echo "Summarise: ..." | claude-kafka send --attr tenant=acme --wait
       claude-kafka send --mode batch --wait "Half price, answered within the hour"
+      claude-kafka send --loop --wait "Use the calculator: what is 17 * 23?"   # with a tool-worker
+      claude-kafka send --session chat-7 --wait "And in French?"   # the service keeps the history
       claude-kafka send --json '{"custom_id":"q1","params":{"model":"claude-sonnet-5-5",
           "max_tokens":256,"messages":[{"role":"user","content":"Hi"}]}}'
     """
@@ -176,6 +202,8 @@ def send(
     event = build_prompt(
         text=text, raw_json=raw_json, model=model, max_tokens=max_tokens, system=system, mode=mode,
         custom_id=custom_id, attrs=parse_attrs(attrs),
+        loop=loop_option(tool_loop, max_iterations, tool_timeout),
+        session=session_option(session_id, reset_session),
     )  # fmt: skip
     settings = settings_or_exit(env_file, kafka=kafka_overrides(bootstrap_servers))
     refuse_oversize(event, settings.pipeline.max_prompt_bytes)
@@ -186,6 +214,21 @@ def send(
     except KeyboardInterrupt:
         code = interrupted(event.custom_id, progress)
     sys.exit(code)
+
+
+def loop_option(on: bool, max_iterations: int | None, tool_timeout: float | None) -> dict[str, Any] | None:
+    """The prompt's ``loop`` from the flags; the limits alone imply --loop."""
+    given = {"max_iterations": max_iterations, "tool_timeout_seconds": tool_timeout}
+    loop = {k: v for k, v in given.items() if v is not None}
+    return loop if on or loop else None
+
+
+def session_option(session_id: str | None, reset: bool) -> dict[str, Any] | None:
+    if session_id is None:
+        if reset:
+            raise CliFailure("--reset-session needs --session ID")
+        return None
+    return {"id": session_id, "reset": reset}
 
 
 def default_timeout(mode: str, batch: BatchSettings) -> float:

@@ -23,6 +23,8 @@ whitespace) or in the ``x-emulator-fault`` header (``emu:`` optional; the header
     emu:pause_turns=2                       server tools: pause the first 2 turns (``pause_turn``)
     emu:refusal=cyber                       stop with ``refusal`` and stop_details (``none``: no category)
     emu:tool_error=max_uses_exceeded        every server tool result is an error with that code
+    emu:tool_rounds=3                       client tools: call the mentioned tools again until 3 turns
+                                            of tool results are in the history (default 1)
     emu:context_window=500                  output past 500 context tokens: model_context_window_exceeded
     ...;times=2;key=job-7                   inject only on the first 2 requests carrying key ``job-7``,
                                             then behave normally (default key: the directive text)
@@ -46,7 +48,16 @@ from service.emulator.features import CONTEXT_WINDOW, Behaviour
 HEADER = "x-emulator-fault"
 _IN_TEXT = re.compile(r"emu:(\S+)")
 _INT_KEYS = frozenset(
-    {"status", "drop_after", "truncate_after", "sse_error_after", "times", "pause_turns", "context_window"}
+    {
+        "status",
+        "drop_after",
+        "truncate_after",
+        "sse_error_after",
+        "times",
+        "pause_turns",
+        "context_window",
+        "tool_rounds",
+    }
 )
 _FLOAT_KEYS = frozenset({"retry_after", "retry_after_ms", "ttft_ms", "slow_ms"})
 _STR_KEYS = frozenset({"error", "message", "key", "should_retry", "code", "shape", "refusal", "tool_error"})
@@ -138,6 +149,7 @@ def directive_behaviour(directive: Directive) -> Behaviour:
         refusal=str(v["refusal"]) if "refusal" in v else None,
         context_window=int(v.get("context_window", CONTEXT_WINDOW)),
         tool_error=str(v["tool_error"]) if "tool_error" in v else None,
+        tool_rounds=int(v.get("tool_rounds", 1)),
     )
 
 

@@ -78,6 +78,7 @@ class Behaviour:
     refusal: str | None = None  # category, or "none"
     context_window: int = CONTEXT_WINDOW
     tool_error: str | None = None
+    tool_rounds: int = 1  # client-tool rounds before a plain answer (a deterministic tool loop)
 
 
 NORMAL = Behaviour()

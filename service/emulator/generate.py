@@ -20,7 +20,10 @@ Behaviour:
 - Tools: ``tool_choice`` ``none`` → no tool; ``tool`` → that tool; ``any`` → a tool named in the
   last user message, else one drawn from the seed; ``auto`` (default) → every tool whose name
   appears in the last user message text (only the first when ``disable_parallel_tool_use``), after
-  a one-sentence preamble. A last user turn carrying ``tool_result`` blocks gets a plain answer.
+  a one-sentence preamble. A last user turn carrying ``tool_result`` blocks gets a plain answer,
+  unless directive ``tool_rounds=N`` asks for more rounds: the tools named in the last user text
+  are called again until N user turns of tool results are in the history (a loop of N+1 turns). A
+  string property ``expression`` gets an arithmetic expression (a ``calculator`` tool can run it).
 - Answer length: ``output_tokens`` tokens if given, else 20..300 drawn from the seed; cut at
   ``max_tokens`` (stop_reason ``max_tokens``) or before the first stop sequence (``stop_sequence``).
 """
@@ -193,7 +196,7 @@ def plan_message(
             params, base, blocks, budget, behaviour, tokens_per_delta, now
         )
 
-    tool_names = _tools_to_call(params, base) if stop_reason == "end_turn" else []
+    tool_names = _tools_to_call(params, base, behaviour.tool_rounds) if stop_reason == "end_turn" else []
     schema = features.json_schema(params)
     if stop_reason == "end_turn" and budget > 0:
         rng = random.Random(f"{base}:text")
@@ -226,7 +229,7 @@ def plan_message(
     schemas = _tool_schemas(params)
     for name in tool_names:
         rng = random.Random(f"{base}:tool:{name}:{len(blocks)}")
-        value = sample(schemas.get(name, {}), rng)
+        value = _with_expression(sample(schemas.get(name, {}), rng), schemas.get(name, {}), rng)
         json_pieces, json_counts = _json_pieces(json.dumps(value), rng)
         if sum(json_counts) > budget:
             stop_reason = "max_tokens"
@@ -331,7 +334,17 @@ def _tool_schemas(params: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _tools_to_call(params: dict[str, Any], base: str) -> list[str]:
+def _with_expression(value: Any, schema: Any, rng: random.Random) -> Any:
+    """``value`` with a string ``expression`` property replaced by arithmetic a calculator can run."""
+    properties = schema.get("properties") if isinstance(schema, dict) else None
+    wanted = properties.get("expression") if isinstance(properties, dict) else None
+    if not isinstance(value, dict) or not isinstance(wanted, dict) or wanted.get("type") != "string":
+        return value
+    a, b, c = rng.randint(2, 99), rng.randint(2, 99), rng.randint(1, 999)
+    return {**value, "expression": f"{a} * {b} + {c}"}
+
+
+def _tools_to_call(params: dict[str, Any], base: str, rounds: int = 1) -> list[str]:
     names = list(_tool_schemas(params))
     choice = params.get("tool_choice") if isinstance(params.get("tool_choice"), dict) else {}
     assert isinstance(choice, dict)
@@ -344,9 +357,45 @@ def _tools_to_call(params: dict[str, Any], base: str) -> list[str]:
     mentioned = [n for n in names if re.search(rf"(?<![\w-]){re.escape(n)}(?![\w-])", text, re.IGNORECASE)]
     if kind == "any":
         return mentioned[:1] or [random.Random(f"{base}:choice").choice(names)]
-    if has_tool_result or not mentioned:
+    if has_tool_result:
+        if _tool_result_turns(params) >= rounds:
+            return []
+        mentioned = [
+            n
+            for n in names
+            if re.search(rf"(?<![\w-]){re.escape(n)}(?![\w-])", _last_user_text(params), re.I)
+        ]
+    if not mentioned:
         return []
     return mentioned[:1] if choice.get("disable_parallel_tool_use") else mentioned
+
+
+def _user_blocks(params: dict[str, Any]) -> list[list[dict[str, Any]]]:
+    """Each user turn's content as blocks, in order (a string is one text block)."""
+    messages = params.get("messages")
+    out: list[list[dict[str, Any]]] = []
+    for message in messages if isinstance(messages, list) else []:
+        if isinstance(message, dict) and message.get("role") == "user":
+            content = message.get("content")
+            if isinstance(content, str):
+                out.append([{"type": "text", "text": content}])
+            elif isinstance(content, list):
+                out.append([b for b in content if isinstance(b, dict)])
+    return out
+
+
+def _tool_result_turns(params: dict[str, Any]) -> int:
+    """User turns carrying ``tool_result`` blocks: how many tool rounds the loop has done."""
+    return sum(1 for blocks in _user_blocks(params) if any(b.get("type") == "tool_result" for b in blocks))
+
+
+def _last_user_text(params: dict[str, Any]) -> str:
+    """The text of the latest user turn that has any: what the tools were asked for."""
+    for blocks in reversed(_user_blocks(params)):
+        text = " ".join(str(b.get("text", "")) for b in blocks if b.get("type") == "text")
+        if text.strip():
+            return text
+    return ""
 
 
 def _last_user_turn(params: dict[str, Any]) -> tuple[str, bool]:

@@ -23,6 +23,10 @@ def topic_specs(settings: Settings, partitions: int | None = None) -> list[NewTo
     count = partitions or topics.partitions
     replication = topics.replication_factor
     specs = [NewTopic(name, count, replication) for name in (topics.prompts, *topics.outputs())]
+    specs += [NewTopic(name, count, replication) for name in (topics.tool_calls, topics.tool_results)]
+    # A tool loop's run record: only the latest per custom_id matters, and a tombstone ends it.
+    specs.append(NewTopic(topics.runs, count, replication, topic_configs={"cleanup.policy": "compact"}))
+    specs.append(NewTopic(topics.sessions, count, replication, topic_configs={"cleanup.policy": "compact"}))
     # The batch hand-off keeps only the latest record per key; tombstones remove finished batches. All
     # records go to one partition, whose owner in the leadership group follows the batches.
     specs.append(NewTopic(topics.batches, 1, replication, topic_configs={"cleanup.policy": "compact"}))

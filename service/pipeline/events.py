@@ -27,8 +27,9 @@ class Job:
 
 
 def completion(
-    job: Job, attempt: int, message: dict[str, Any], timings: Timings, cost: float | None
-) -> CompletionEvent:
+    job: Job, attempt: int, message: dict[str, Any], timings: Timings, cost: float | None,
+    turns: int | None = None,
+) -> CompletionEvent:  # fmt: skip
     return CompletionEvent(
         custom_id=job.prompt.custom_id,
         generation=job.generation,
@@ -39,6 +40,7 @@ def completion(
         cost_usd=cost,
         attributes=job.prompt.attributes,
         callback=job.prompt.callback,
+        turns=turns,
     )
 
 

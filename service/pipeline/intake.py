@@ -16,7 +16,7 @@ from datetime import datetime
 from pydantic import ValidationError
 from pydantic_core import PydanticSerializationError
 
-from schemas import ErrorDetail, PromptEvent
+from schemas import ErrorDetail, Mode, PromptEvent
 from schemas.events import CUSTOM_ID_PATTERN
 from service.pipeline.headers import header_problem
 from service.settings import PipelineSettings
@@ -141,6 +141,9 @@ def check_rules(prompt: PromptEvent, rules: PipelineSettings, now: datetime) -> 
     problem = header_problem(params.model_extra or {})
     if problem is not None:
         return Rejection(ErrorDetail(type="invalid_prompt", message=problem), prompt)
+    if prompt.mode is Mode.BATCH and (prompt.loop is not None or prompt.session is not None):
+        detail = ErrorDetail(type="invalid_prompt", message="loop and session need mode stream")
+        return Rejection(detail, prompt)
     if rules.allowed_models and params.model not in rules.allowed_models:
         allowed = ", ".join(rules.allowed_models)
         return Rejection(

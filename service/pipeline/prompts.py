@@ -23,6 +23,9 @@ from typing import Any
 
 from schemas import ErrorDetail, Timings
 from service import logs, tracing
+from service.agents.compacted import LoopFailed
+from service.agents.loop import LoopResult, ToolLoop
+from service.agents.sessions import Sessions, exchange
 from service.barrier import CrashBarrier
 from service.cloudevents import TraceHeaders
 from service.errors import ClaudeError, ClaudeFatal, KafkaError
@@ -34,7 +37,7 @@ from service.pipeline.circuit import Circuit, Verdict
 from service.pipeline.claude import Claude
 from service.pipeline.coalesce import Coalescer
 from service.pipeline.continuation import PAUSE_TURN, continuation_params, merge_messages
-from service.pipeline.deltas import DeltaEncoder
+from service.pipeline.deltas import DeltaEncoder, dumps
 from service.pipeline.outputs import Acks, Outputs
 from service.pipeline.pricing import PriceTable
 from service.pipeline.ratelimit import RateGate
@@ -43,6 +46,9 @@ from service.settings import Settings, secret_values
 log = logging.getLogger(__name__)
 
 KAFKA_RETRY_CAP_SECONDS = 30.0
+
+Outcome = tuple[dict[str, Any], Timings, list[Any], LoopResult | None]
+"""An attempt's answer, timings, delta acknowledgements to wait for, and a tool loop's turns."""
 
 
 class PromptRunner:
@@ -55,7 +61,11 @@ class PromptRunner:
         prices: PriceTable,
         gate: RateGate,
         circuit: Circuit,
+        loop: ToolLoop | None = None,
+        sessions: Sessions | None = None,
     ) -> None:
+        self._loop = loop  # runs prompts that ask for a tool loop (service.agents)
+        self._sessions = sessions  # keeps the history of prompts that name a session
         self._pipeline = settings.pipeline
         self._topics = settings.topics
         self._claude = claude
@@ -79,7 +89,24 @@ class PromptRunner:
             # Without the parsed prompt's fields: in case they are what the full event choked on.
             await self.publish_error(job, progress.attempt, detail, True, bare=True)
 
-        await self._barrier.guard("prompt", self._run(job, progress), crashed, crashed_bare)
+        session = job.prompt.session if self._sessions is not None else None
+        if session is None or self._sessions is None:
+            await self._barrier.guard("prompt", self._run(job, progress), crashed, crashed_bare)
+        else:
+            async with self._sessions.hold(session):  # the first wait: taken in the order prompts came
+                await self._barrier.guard("prompt", self._in_session(job, progress), crashed, crashed_bare)
+        if job.prompt.loop is not None and self._loop is not None:
+            await self._loop.ended(job.prompt.custom_id)  # a final event is out: the run is over
+
+    async def _in_session(self, job: events.Job, progress: _Progress) -> None:
+        """Run ``job`` after its session's history; on completion the history grows by its exchange."""
+        assert self._sessions is not None and job.prompt.session is not None
+        with_history, _ = await self._sessions.prepare(job)
+        await self._run(with_history, progress)
+        if progress.final is not None:
+            message, _, _, loop = progress.final
+            request = loop.messages if loop is not None else with_history.prompt.params.messages
+            await self._sessions.record(job.prompt.session, exchange(request, message, loop is not None))
 
     async def _run(self, job: events.Job, progress: _Progress) -> None:
         attempt, claude_failures, kafka_failures = 1, 0, 0
@@ -94,6 +121,7 @@ class PromptRunner:
                     span.answered(outcome[0])
                 self._circuit.succeeded()
                 await self._publish_final(job, attempt, outcome)
+                progress.final = outcome
                 return
             except ClaudeError as exc:
                 verdict = self._circuit.failed(exc, probe=probe)
@@ -139,6 +167,9 @@ class PromptRunner:
                         "delay": delay,
                     },
                 )
+            except LoopFailed as exc:
+                await self.publish_error(job, attempt, ErrorDetail(type=exc.type, message=exc.message), False)
+                return
             except KafkaError as exc:
                 # The outputs were not acknowledged, so this attempt does not count: redo it once the
                 # broker is back, however long that takes (the offset stays uncommitted meanwhile).
@@ -158,7 +189,7 @@ class PromptRunner:
             job, attempt, ErrorDetail(type=exc.type, message=exc.message, code=exc.code), False
         )
 
-    async def _attempt(self, job: events.Job, attempt: int) -> tuple[dict[str, Any], Timings, list[Any]]:
+    async def _attempt(self, job: events.Job, attempt: int) -> Outcome:
         prompt = job.prompt
         params = prompt.params.model_dump()
         model = prompt.params.model
@@ -175,31 +206,59 @@ class PromptRunner:
         if attempt == 1:  # a retry's wait includes earlier attempts: not queueing
             self._metrics.queue_wait.labels("stream").observe(queued_ms / 1000.0)
         first_token: float | None = None
-        message: dict[str, Any] | None = None
+        loop: LoopResult | None = None
+
+        async def stream_turn(request: dict[str, Any]) -> dict[str, Any]:
+            nonlocal first_token
+            message, turn_first_token = await self._turn(request, model, encoder, acks)
+            first_token = first_token or turn_first_token
+            return message
+
+        async def replay(events_: list[dict[str, Any]]) -> None:
+            for event in events_:
+                value, headers = encoder.encode(dumps(event))
+                acks.add(await self._outputs.send(self._topics.deltas, encoder.key, value, headers))
+
         try:
-            # A turn still paused after the last continuation is delivered as it stands.
-            for _ in range(self._pipeline.pause_turn_max_continuations + 1):
-                if message is not None:
-                    request = continuation_params(params, message["content"])
-                    await self._wait_for_rate_limit(request)  # a continuation is one more request
-                else:
-                    request = params
-                part, part_first_token = await self._stream_once(request, model, encoder, acks)
-                first_token = first_token or part_first_token
-                message = part if message is None else merge_messages(message, part)
-                if part.get("stop_reason") != PAUSE_TURN:
-                    break
+            if prompt.loop is not None and self._loop is not None:
+                loop = await self._loop.run(job, attempt, stream_turn, replay)
+                message = loop.message
+            else:
+                message = await stream_turn(params)
         finally:
             self._metrics.deltas.inc(encoder.seq)  # a broken attempt's deltas were published too
-        assert message is not None
         finished = time.monotonic()
         timings = Timings(
             queued_ms=round(queued_ms, 3),
             ttft_ms=round((first_token - started) * 1000.0, 3) if first_token else None,
             duration_ms=round((finished - started) * 1000.0, 3),
         )
-        self._observe_stream(model, message, started, first_token, finished)
-        return message, timings, acks.pending
+        if loop is None:  # a loop's time includes its tool runs: not a request's duration
+            self._observe_stream(model, message, started, first_token, finished)
+        return message, timings, acks.pending, loop
+
+    async def _turn(
+        self, params: dict[str, Any], model: str, encoder: DeltaEncoder, acks: Acks
+    ) -> tuple[dict[str, Any], float | None]:
+        """One turn: a request, and the requests continuing it while it pauses (``pause_turn``)."""
+        first_token: float | None = None
+        message: dict[str, Any] | None = None
+        # A turn still paused after the last continuation is delivered as it stands.
+        for _ in range(self._pipeline.pause_turn_max_continuations + 1):
+            if message is not None:
+                request = continuation_params(params, message["content"])
+                await self._wait_for_rate_limit(request)  # a continuation is one more request
+            else:
+                request = params
+                if encoder.seq:
+                    await self._wait_for_rate_limit(request)  # a tool loop's next turn
+            part, part_first_token = await self._stream_once(request, model, encoder, acks)
+            first_token = first_token or part_first_token
+            message = part if message is None else merge_messages(message, part)
+            if part.get("stop_reason") != PAUSE_TURN:
+                break
+        assert message is not None
+        return message, first_token
 
     async def _stream_once(
         self, params: dict[str, Any], model: str, encoder: DeltaEncoder, acks: Acks
@@ -271,14 +330,12 @@ class PromptRunner:
             self._metrics.rate_limit_wait_seconds.inc(wait)
             await asyncio.sleep(wait)
 
-    async def _publish_final(
-        self, job: events.Job, attempt: int, outcome: tuple[dict[str, Any], Timings, list[Any]]
-    ) -> None:
-        message, timings, futures = outcome
+    async def _publish_final(self, job: events.Job, attempt: int, outcome: Outcome) -> None:
+        message, timings, futures, loop = outcome
         model = str(message.get("model") or job.prompt.params.model)
         usage = message.get("usage") or {}
         cost = self._prices.cost_usd(model, usage)
-        event = events.completion(job, attempt, message, timings, cost)
+        event = events.completion(job, attempt, message, timings, cost, loop.turns if loop else None)
         key = encode_key(job.prompt.custom_id)
         with tracing.send(self._topics.completions, key, job.trace) as trace:
             headers = events.final_headers(
@@ -315,10 +372,11 @@ class PromptRunner:
 class _Progress:
     """How far a prompt got, for the crash barrier's ErrorEvent."""
 
-    __slots__ = ("attempt",)
+    __slots__ = ("attempt", "final")
 
     def __init__(self) -> None:
         self.attempt = 1
+        self.final: Outcome | None = None  # set once the completion is acknowledged
 
 
 def encode_key(custom_id: str | None) -> bytes | None:

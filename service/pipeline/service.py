@@ -18,6 +18,11 @@ from datetime import UTC, datetime
 
 from schemas import Mode, SourceRecord
 from service import logs, tracing
+from service.agents.compacted import CompactedTable
+from service.agents.loop import STREAM_POOL, WAITING_POOL, ToolLoop
+from service.agents.results import ToolResults
+from service.agents.runlog import RunLog
+from service.agents.sessions import Sessions
 from service.barrier import CrashBarrier
 from service.metrics import Metrics
 from service.models import DeprecationNotice
@@ -42,7 +47,7 @@ BatchHandOff = Callable[[events.Job], Awaitable[None]]
 log = logging.getLogger(__name__)
 
 LAG_INTERVAL_SECONDS = 5.0
-STREAM_POOL, BATCH_POOL = "stream", "batch"
+BATCH_POOL = "batch"
 
 
 class StreamingPipeline:
@@ -75,6 +80,13 @@ class StreamingPipeline:
             metrics.circuit_open,
             enabled=pipeline.circuit_breaker,
         )
+        self.tool_results = ToolResults(settings.kafka, settings.topics.tool_results, metrics)
+        self.runs = RunLog(settings.kafka, settings.topics.runs)
+        self.session_table = CompactedTable(settings.kafka, settings.topics.sessions)
+        sessions = Sessions(self.session_table, settings.pipeline.session_max_tokens, metrics)
+        self.loop = ToolLoop(
+            self.outputs, settings.topics.tool_calls, self.tool_results, self.runs, metrics, self._source
+        )
         self.runner = PromptRunner(
             settings,
             self.claude,
@@ -83,13 +95,20 @@ class StreamingPipeline:
             PriceTable.load(settings.pipeline.prices_file),
             self.gate,
             self.circuit,
+            self.loop,
+            sessions,
         )
         self.workers = RecordWorkers(
             settings.kafka,
             settings.topics.prompts,
             metrics,
             # Batch-mode prompts wait in their own pool (up to one API batch), not in MAX_IN_FLIGHT.
-            limits={STREAM_POOL: settings.pipeline.max_in_flight, BATCH_POOL: settings.batch.max_requests},
+            # Tool loops waiting for results give their stream slot back (service.agents.loop).
+            limits={
+                STREAM_POOL: settings.pipeline.max_in_flight,
+                BATCH_POOL: settings.batch.max_requests,
+                WAITING_POOL: settings.pipeline.max_waiting_for_tools,
+            },
             start=tracing.traced_intake(self._start_work, settings.kafka.group_id),
             rebalance_grace=settings.pipeline.rebalance_grace_seconds,
             on_count=metrics.in_flight.set,
@@ -97,7 +116,10 @@ class StreamingPipeline:
             accepting=self.circuit.accepting,
         )
         self.inputs = self.workers.inputs
+        self._loop_tasks: list[asyncio.Task[None]] = []
+        self.loop.move = self.workers.move_current
         metrics.max_in_flight.set(settings.pipeline.max_in_flight)
+        metrics.max_waiting_for_tools.set(settings.pipeline.max_waiting_for_tools)
         needed = (settings.topics.prompts, *settings.topics.outputs(), settings.topics.batches)
         self.probe = BrokerProbe(
             self.outputs, self.inputs, metrics.ready, topics=needed, holding=self._circuit_open
@@ -106,6 +128,15 @@ class StreamingPipeline:
     # -- lifecycle -------------------------------------------------------------------------------
     async def start(self) -> None:
         await self.outputs.start()
+        await self.tool_results.start()  # positioned before any prompt can publish a tool call
+        await self.runs.start()
+        await self.session_table.start()
+        # Until stop, not run: runs still draining wait for results and read their records.
+        self._loop_tasks = [
+            asyncio.create_task(self.tool_results.run()),
+            asyncio.create_task(self.runs.follow()),
+            asyncio.create_task(self.session_table.follow()),
+        ]
         await self.inputs.start()
         self.probe.bootstrapped()
 
@@ -130,7 +161,13 @@ class StreamingPipeline:
         log.info("drained", extra={"finished": finished, "cancelled": cancelled})
 
     async def stop(self) -> None:
+        for task in self._loop_tasks:
+            task.cancel()
+        await asyncio.gather(*self._loop_tasks, return_exceptions=True)
         await self.inputs.stop()
+        await self.tool_results.stop()
+        await self.runs.stop()
+        await self.session_table.stop()
         await self.outputs.stop()
         await self.claude.close()
 

@@ -71,6 +71,19 @@ class RecordWorkers:
     def request_stop(self) -> None:
         self._stopping.set()
 
+    def move_current(self, pool: str) -> None:
+        """Count the calling record task against ``pool`` from now on (a tool loop waiting for its
+        results gives its stream slot back); moving back may overshoot a full pool until tasks end."""
+        task = asyncio.current_task()
+        entry = self._tasks.get(task) if task is not None else None
+        if task is None or entry is None or entry[2] == pool:
+            return
+        where, offset, old = entry
+        self._tasks[task] = (where, offset, pool)
+        self._pools[old] -= 1
+        self._pools[pool] += 1
+        self._slot_freed.set()
+
     async def run(self) -> None:
         """Fetch and dispatch until ``request_stop``; never dies on one record or one Kafka error."""
         while not self._stopping.is_set():

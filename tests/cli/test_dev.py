@@ -23,23 +23,25 @@ DEV = ("dev", "--port", "0", "--metrics-port", "0", "--plain")
 
 
 def test_demo_streams_every_prompt_and_exits_cleanly(tmp_path: Path) -> None:
-    """--demo --exit-after-demo streams text, a tool call and thinking, reports the batch, exits 0."""
+    """--demo --exit-after-demo streams text, a tool call, thinking and a tool loop, reports the batch, exits 0."""
     cli = Cli(*DEV, "--demo", "--exit-after-demo", "--tokens-per-second", "300", cwd=tmp_path)
     try:
         cli.wait_for(r"claude-kafka dev is up in")
         broker_pid = int(cli.wait_for(r"Kafka bootstrap .*pid (\d+)").group(1))
         children = cli.descendants()
         assert broker_pid in {p.pid for p in children}
-        cli.wait_for(r"demo: 3/3 streamed prompts completed; batch prompt: ", within=45)
+        cli.wait_for(r"demo: 4/4 streamed prompts completed; batch prompt: ", within=45)
         assert cli.finish() == 0
     finally:
         cli.kill()
     out = cli.output
-    for custom_id in ("demo-plain", "demo-tool", "demo-thinking"):
+    for custom_id in ("demo-plain", "demo-tool", "demo-thinking", "demo-loop"):
         assert re.search(rf"^\[{custom_id}\] completed ", out, re.MULTILINE), out
     assert re.search(r"^\[demo-plain\] \w+", out, re.MULTILINE)  # streamed text lines
     assert re.search(r'^\[demo-tool\] tool_use get_weather \{"city": ', out, re.MULTILINE)
     assert re.search(r"^\[demo-thinking\] \(thinking\) \w+", out, re.MULTILINE)
+    # The dev stack's tool worker answered the loop's calculator call; the loop went on to a text answer.
+    assert re.search(r'^\[demo-loop\] tool_use calculator \{"expression": ', out, re.MULTILINE), out
     assert "stopped" in cli.lines[-1]
     assert gone(children)
 

@@ -36,6 +36,11 @@ CASES: list[tuple[tuple[str, ...], dict[str, str], str]] = [
     (("batch", "status"), NOWHERE | LOOPBACK_API, "127.0.0.1:1"),
     (("replay",), NOWHERE, UNREACHABLE),
     (("replay", "--dry-run"), NOWHERE, UNREACHABLE),
+    (("tool-worker",), NOWHERE, UNREACHABLE),
+    (("send", "--loop", "hi"), NOWHERE, UNREACHABLE),
+    (("tool-worker", "--tools", "nope"), NOWHERE, "--tools: unknown tool nope"),
+    (("send", "hi", "--reset-session"), NOWHERE, "--reset-session needs --session ID"),
+    (("send", "hi", "--session", "no spaces"), NOWHERE, "invalid prompt: session.id"),
     # file missing
     (("send", "--file", "missing.txt"), NOWHERE, "cannot read missing.txt: no such file"),
     (("send", "--json", "@missing.json"), NOWHERE, "cannot read missing.json: no such file"),
@@ -57,6 +62,7 @@ CASES: list[tuple[tuple[str, ...], dict[str, str], str]] = [
             ("doctor",),
             ("replay",),
             ("callbacks",),
+            ("tool-worker",),
             ("config",),
             ("dev", "--port", "0", "--metrics-port", "0"),
         ]

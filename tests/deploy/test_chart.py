@@ -427,6 +427,7 @@ def test_rendered_topics_job_creates_the_deployments_topics(
             monkeypatch.setenv(name, entry["value"])
     settings = load_settings(env_file=None)
     expected = {"claude.prompts", "claude.deltas", "claude.completions", "claude.errors", "claude.batches"}
+    expected |= {"claude.tool-calls", "claude.tool-results", "claude.runs", "claude.sessions"}
     assert {spec.name for spec in topic_specs(settings, int(args[3]))} == expected
     assert settings.kafka.bootstrap_servers == values()["config"]["KAFKA_BOOTSTRAP_SERVERS"]
 

@@ -13,6 +13,8 @@ from typing import Any
 
 import pytest
 
+from service.agents.tools import TOOL_SPECS
+from service.agents.worker import ToolWorker
 from service.kafka.topics import create_topics
 from service.settings import Settings
 from tests.deploy import files
@@ -72,6 +74,14 @@ def load(receiver: Receiver, wave: int) -> list[tuple[bytes, bytes]]:
     records += [prompt_with_callback(f"{w}cb{i}", receiver.url(f"/ok/{w}cb{i}")) for i in range(5)]
     records += [prompt_with_callback(f"{w}flaky{i}", receiver.url(f"/flaky/{w}flaky{i}")) for i in range(2)]
     records += [prompt_with_callback(f"{w}refused", "https://hooks.not-listed.example/h")]
+    # A tool loop (the test's tool worker answers its calculator call) and a session prompt.
+    key, value = prompt(
+        f"{w}loop", "Use the calculator tool.", tools=[TOOL_SPECS["calculator"]],
+        metadata={"user_id": "emu:tool_rounds=1"}, max_tokens=200,
+    )  # fmt: skip
+    records += [(key, json.dumps({**json.loads(value), "loop": {"tool_timeout_seconds": 30}}).encode())]
+    key, value = prompt(f"{w}chat", f"Session turn {wave}")
+    records += [(b"chat", json.dumps({**json.loads(value), "session": {"id": "chat"}}).encode())]
     return records
 
 
@@ -146,48 +156,56 @@ async def test_every_dashboard_panel_query_returns_data_from_a_real_prometheus(
                 "claude-kafka": [f"127.0.0.1:{service.metrics_port}"],
                 "claude-kafka-callbacks": [f"127.0.0.1:{dispatcher.metrics_port}"],
             }
-            with PrometheusProcess(tmp_path / "prometheus", jobs, [files.ALERTS]) as prometheus:
-                await until(prometheus.ready, within=60, what="prometheus /-/ready", every=0.1)
-                await until(prometheus.targets_up, within=30, what="both scrape targets up")
-                first = load(receiver, 1)
-                await produce(settings, settings.topics.prompts, first)
-                await first_wave_scraped(prometheus, len(first))
-                await produce(settings, settings.topics.prompts, load(receiver, 2))
+            worker = ToolWorker(settings, f"{settings.kafka.group_id}.tools", TOOL_SPECS)
+            worker_task = asyncio.create_task(worker.run())
+            try:
+                with PrometheusProcess(tmp_path / "prometheus", jobs, [files.ALERTS]) as prometheus:
+                    await until(prometheus.ready, within=60, what="prometheus /-/ready", every=0.1)
+                    await until(prometheus.targets_up, within=30, what="both scrape targets up")
+                    first = load(receiver, 1)
+                    await produce(settings, settings.topics.prompts, first)
+                    await first_wave_scraped(prometheus, len(first))
+                    await produce(settings, settings.topics.prompts, load(receiver, 2))
 
-                found: dict[str, int] = {}  # the most series each target has returned
-                wanted = [t for t in targets() if t.name not in ALLOWED_EMPTY]
+                    found: dict[str, int] = {}  # the most series each target has returned
+                    wanted = [t for t in targets() if t.name not in ALLOWED_EMPTY]
 
-                def all_found() -> bool:
-                    for target in wanted:
-                        found[target.name] = max(
-                            found.get(target.name, 0), series_count(prometheus, target, started)
+                    def all_found() -> bool:
+                        for target in wanted:
+                            found[target.name] = max(
+                                found.get(target.name, 0), series_count(prometheus, target, started)
+                            )
+                        return all(found.values())
+
+                    try:
+                        # In a thread: the callback receiver answers on this loop meanwhile.
+                        await until(
+                            lambda: asyncio.to_thread(all_found),
+                            within=90,
+                            what="data for every panel target",
+                            every=1.0,
                         )
-                    return all(found.values())
-
-                try:
-                    # In a thread: the callback receiver answers on this loop meanwhile.
-                    await until(
-                        lambda: asyncio.to_thread(all_found),
-                        within=90,
-                        what="data for every panel target",
-                        every=1.0,
+                    finally:
+                        report(found)
+                    # Still empty: an allow-listed target that returns data must leave the list.
+                    allowed = [t for t in targets() if t.name in ALLOWED_EMPTY]
+                    assert {t.name for t in allowed} == ALLOWED_EMPTY.keys(), (
+                        "allow-list names no panel target"
                     )
-                finally:
-                    report(found)
-                # Still empty: an allow-listed target that returns data must leave the list.
-                allowed = [t for t in targets() if t.name in ALLOWED_EMPTY]
-                assert {t.name for t in allowed} == ALLOWED_EMPTY.keys(), "allow-list names no panel target"
-                assert {t.name: series_count(prometheus, t, started) for t in allowed} == dict.fromkeys(
-                    ALLOWED_EMPTY, 0
-                )
-                for variable, (metric, label) in label_variables().items():
-                    values = prometheus.api(f"label/{label}/values", **{"match[]": metric})
-                    assert values, f"template variable {variable} has no values"
-                rules = [r for g in prometheus.api("rules")["groups"] for r in g["rules"]]
-                assert {r["name"] for r in rules} == {r["alert"] for r in files.alert_rules()}
-                assert all(r["health"] == "ok" for r in rules), [
-                    (r["name"], r.get("lastError")) for r in rules
-                ]
+                    assert {t.name: series_count(prometheus, t, started) for t in allowed} == dict.fromkeys(
+                        ALLOWED_EMPTY, 0
+                    )
+                    for variable, (metric, label) in label_variables().items():
+                        values = prometheus.api(f"label/{label}/values", **{"match[]": metric})
+                        assert values, f"template variable {variable} has no values"
+                    rules = [r for g in prometheus.api("rules")["groups"] for r in g["rules"]]
+                    assert {r["name"] for r in rules} == {r["alert"] for r in files.alert_rules()}
+                    assert all(r["health"] == "ok" for r in rules), [
+                        (r["name"], r.get("lastError")) for r in rules
+                    ]
+            finally:
+                worker.request_stop()
+                await asyncio.wait_for(worker_task, 30)
 
 
 def report(found: dict[str, int]) -> None:

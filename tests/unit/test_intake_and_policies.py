@@ -48,6 +48,10 @@ def _prompt(**overrides: object) -> bytes:
         (_prompt(model="claude-opus-4-1"), "model_not_allowed", "not in ALLOWED_MODELS"),
         (_prompt(max_tokens=10_000), "max_tokens_exceeded", "above MAX_TOKENS_CAP 4096"),
         (_prompt(deadline=(NOW - timedelta(seconds=1)).isoformat()), "expired", "passed before start"),
+        (_prompt(mode="batch", loop={}), "invalid_prompt", "loop and session need mode stream"),
+        (_prompt(mode="batch", session={"id": "s"}), "invalid_prompt", "loop and session need mode stream"),
+        (_prompt(loop={"max_iterations": 0}), "invalid_prompt", "loop.max_iterations"),
+        (_prompt(session={"id": "no spaces"}), "invalid_prompt", "session.id"),
     ],
 )
 def test_bad_records_are_rejected_with_a_reason(

@@ -69,6 +69,17 @@ CONTRACT: dict[str, tuple[str, tuple[str, ...]]] = {
     "claude_kafka_callback_retries_total": ("counter", ("reason",)),
     "claude_kafka_callback_refused_total": ("counter", ("reason",)),
     "claude_kafka_callbacks_in_flight": ("gauge", ()),
+    # tool loops
+    "claude_kafka_loop_turns_total": ("counter", ()),
+    "claude_kafka_loop_resumed_turns_total": ("counter", ()),
+    "claude_kafka_loop_runs_finished_total": ("counter", ("end",)),
+    "claude_kafka_tool_calls_total": ("counter", ("tool", "outcome")),
+    "claude_kafka_tool_call_seconds": ("histogram", ("tool",)),
+    "claude_kafka_tool_results_total": ("counter", ("outcome",)),
+    "claude_kafka_runs_waiting_for_tools": ("gauge", ()),
+    "claude_kafka_max_waiting_for_tools": ("gauge", ()),
+    "claude_kafka_sessions": ("gauge", ()),
+    "claude_kafka_session_messages_dropped_total": ("counter", ()),
 }
 # With METRICS_TENANT_LABELS set, exactly these families gain a trailing ``tenant`` label.
 TENANT_FAMILIES = {
