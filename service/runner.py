@@ -10,12 +10,12 @@ import asyncio
 import contextlib
 import logging
 
+from service.backoff import attempt_delay
 from service.batch import BatchCoordinator
 from service.health import HealthServer
 from service.kafka.bootstrap import bootstrap_problem
 from service.lifecycle import GracefulSignals
 from service.metrics import Metrics
-from service.pipeline.backoff import attempt_delay
 from service.pipeline.service import StreamingPipeline
 from service.settings import Settings
 

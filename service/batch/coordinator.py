@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from schemas import ErrorDetail, SourceRecord
+from service.backoff import attempt_delay
 from service.barrier import CrashBarrier
 from service.batch.api import COUNT_NAMES, BatchApi, BatchStatus, workspace_of
 from service.batch.assembly import Assembler, Waiting, blame
@@ -42,9 +43,9 @@ from service.batch.records import Entry, HandOffState, OpenBatch, chunk_records,
 from service.batch.results import Publish, Resubmit, error_event, outcome
 from service.errors import ClaudeError, ClaudeFatal, KafkaError
 from service.kafka.committed import committed_positions
+from service.kafka.retry import retry_delay
 from service.metrics import Metrics
 from service.pipeline import events
-from service.pipeline.backoff import attempt_delay
 from service.pipeline.breaker import OVERLOAD, organisation_failure
 from service.pipeline.outputs import Outputs
 from service.pipeline.pricing import PriceTable
@@ -57,7 +58,6 @@ POLL_BACKOFF_FACTOR = 1.5
 POLL_BACKOFF_CAP = 8  # the poll interval grows to at most 8 x BATCH_POLL_SECONDS
 RESULTS_BACKOFF = (0.5, 30.0)
 TAIL_POLL_MS = 500
-TAIL_BACKOFF = (0.5, 30.0)
 
 Where = tuple[str, int, int]
 
@@ -307,7 +307,7 @@ class BatchCoordinator:
                 records = await self._tail.read(TAIL_POLL_MS)
             except KafkaError as exc:
                 failures += 1
-                delay = attempt_delay(failures, *TAIL_BACKOFF)
+                delay = retry_delay(failures)
                 log.warning("following the hand-off topic failed, retrying: %s", exc, extra={"delay": delay})
                 await asyncio.sleep(delay)
                 continue

@@ -22,12 +22,11 @@ from aiokafka.errors import KafkaError as AIOKafkaError
 from service.batch.records import HandOffRecord, marker_key
 from service.errors import KafkaError
 from service.kafka.config import common_kwargs, producer_kwargs
-from service.pipeline.backoff import attempt_delay
+from service.kafka.retry import publish_until_acknowledged
 from service.settings import KafkaSettings
 
 log = logging.getLogger(__name__)
 
-RETRY_CAP_SECONDS = 30.0
 QUIET_POLLS = 5  # empty polls in a row that end a read when high watermarks stay unknown
 POLL_MS = 200
 HANDOFF_PARTITION = 0
@@ -65,19 +64,14 @@ class HandOffLog:
         await self._send_all([(k.encode(), None) for k in keys])
 
     async def _send_all(self, items: list[tuple[bytes, bytes | None]]) -> None:
-        failures = 0
-        while True:
-            try:
-                futures = [
-                    await self._producer.send(self.topic, value, key=key, partition=HANDOFF_PARTITION)
-                    for key, value in items
-                ]
-                await asyncio.gather(*futures)
-                return
-            except AIOKafkaError as exc:
-                failures += 1
-                log.warning("hand-off record not acknowledged, retrying: %r", exc)
-                await asyncio.sleep(attempt_delay(failures, 0.5, RETRY_CAP_SECONDS))
+        async def send_all() -> None:
+            futures = [
+                await self._producer.send(self.topic, value, key=key, partition=HANDOFF_PARTITION)
+                for key, value in items
+            ]
+            await asyncio.gather(*futures)
+
+        await publish_until_acknowledged(send_all, "hand-off record", errors=(AIOKafkaError,), logger=log)
 
 
 class HandOffTail:

@@ -13,9 +13,9 @@ from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.coordinator.assignors.sticky.sticky_assignor import StickyPartitionAssignor
 from aiokafka.errors import KafkaError as AIOKafkaError
 
-from service.batch.handoff_log import HANDOFF_PARTITION, RETRY_CAP_SECONDS
+from service.batch.handoff_log import HANDOFF_PARTITION
 from service.kafka.config import consumer_kwargs
-from service.pipeline.backoff import attempt_delay
+from service.kafka.retry import retry_delay
 from service.settings import KafkaSettings
 
 log = logging.getLogger(__name__)
@@ -78,7 +78,7 @@ class BatchLeadership:
             except AIOKafkaError as exc:
                 failures += 1
                 log.warning("batch leadership group %s: %r, retrying", self.group_id, exc)
-                await asyncio.sleep(attempt_delay(failures, 0.5, RETRY_CAP_SECONDS))
+                await asyncio.sleep(retry_delay(failures))
 
     async def _join(self) -> AIOKafkaConsumer:
         """A started member (its first assignment done), or the error; a failed member is closed."""

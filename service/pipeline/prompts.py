@@ -23,13 +23,14 @@ from typing import Any
 
 from schemas import ErrorDetail, Timings
 from service import logs, tracing
+from service.backoff import attempt_delay
 from service.barrier import CrashBarrier
 from service.cloudevents import TraceHeaders
 from service.errors import ClaudeError, ClaudeFatal, KafkaError
+from service.kafka.retry import publish_until_acknowledged, retry_delay
 from service.metrics import Metrics
 from service.pipeline import events
 from service.pipeline.accumulate import MessageAccumulator
-from service.pipeline.backoff import attempt_delay
 from service.pipeline.circuit import Circuit, Verdict
 from service.pipeline.claude import Claude
 from service.pipeline.coalesce import Coalescer
@@ -41,8 +42,6 @@ from service.pipeline.ratelimit import RateGate
 from service.settings import Settings, secret_values
 
 log = logging.getLogger(__name__)
-
-KAFKA_RETRY_CAP_SECONDS = 30.0
 
 
 class PromptRunner:
@@ -144,7 +143,7 @@ class PromptRunner:
                 # broker is back, however long that takes (the offset stays uncommitted meanwhile).
                 kafka_failures += 1
                 self._metrics.retries.labels("kafka").inc()
-                delay = attempt_delay(kafka_failures, 0.5, KAFKA_RETRY_CAP_SECONDS, None, self._rng)
+                delay = retry_delay(kafka_failures, self._rng)
                 log.warning(
                     "outputs not acknowledged, retrying: %s", exc, extra={"custom_id": job.prompt.custom_id}
                 )
@@ -331,21 +330,17 @@ async def publish_error_event(
     """Send an ErrorEvent and wait for the broker's acknowledgement, retrying while Kafka is down."""
     value = event.model_dump_json().encode()
     key = encode_key(event.custom_id)
-    failures = 0
-    while True:
-        try:
-            with tracing.send(topic, key, trace) as carried:
-                headers = events.final_headers(
-                    events.ERROR_TYPE, source, event.custom_id, event.generation, event.attempt, event.source,
-                    carried,
-                )  # fmt: skip
-                future = await outputs.send(topic, key, value, headers)
-            await outputs.acknowledged([], future)
-            return
-        except KafkaError as exc:
-            failures += 1
-            log.warning("error event not acknowledged, retrying: %s", exc)
-            await asyncio.sleep(attempt_delay(failures, 0.5, KAFKA_RETRY_CAP_SECONDS))
+
+    async def publish() -> None:
+        with tracing.send(topic, key, trace) as carried:
+            headers = events.final_headers(
+                events.ERROR_TYPE, source, event.custom_id, event.generation, event.attempt, event.source,
+                carried,
+            )  # fmt: skip
+            future = await outputs.send(topic, key, value, headers)
+        await outputs.acknowledged([], future)
+
+    await publish_until_acknowledged(publish, "error event", logger=log)
 
 
 async def _ticking(

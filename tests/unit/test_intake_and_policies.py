@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from schemas import PromptEvent
-from service.pipeline.backoff import attempt_delay
+from service.backoff import attempt_delay
 from service.pipeline.intake import Rejection, decode_prompt, original_text
 from service.pipeline.ratelimit import RateGate, TokenBucket
 from service.settings import PipelineSettings
