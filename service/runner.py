@@ -18,6 +18,7 @@ from service.lifecycle import GracefulSignals
 from service.metrics import Metrics
 from service.pipeline.service import StreamingPipeline
 from service.settings import Settings
+from service.supervisor import Supervisor
 
 log = logging.getLogger(__name__)
 
@@ -33,8 +34,12 @@ class Runner:
         )
         # Batch mode: started before the pipeline (its hand-off must be ready when intake begins),
         # stopped after the drain (which lets waiting batch prompts be submitted within the grace).
-        self.batches = BatchCoordinator(settings, self.metrics)
-        self.pipeline = StreamingPipeline(settings, self.metrics, batch_hand_off=self.batches.hand_off)
+        # A crashed background task stops the process as a signal would, then fails it (exit_code).
+        self.supervisor = Supervisor(self.request_stop)
+        self.batches = BatchCoordinator(settings, self.metrics, supervisor=self.supervisor)
+        self.pipeline = StreamingPipeline(
+            settings, self.metrics, batch_hand_off=self.batches.hand_off, supervisor=self.supervisor
+        )
         self.health = (
             HealthServer(
                 self.metrics.registry,
@@ -82,7 +87,12 @@ class Runner:
             await self.pipeline.stop()
             if self.health is not None:
                 await self.health.stop()
-            log.info("stopped")
+            log.info("stopped", extra={"exit_code": self.exit_code})
+
+    @property
+    def exit_code(self) -> int:
+        """Non-zero once a background task crashed: the process exits with it, to be restarted."""
+        return self.supervisor.exit_code
 
     async def _wait_for_kafka(self) -> bool:
         """Retry until a bootstrap server answers (readiness stays false meanwhile); False on a signal."""

@@ -50,6 +50,7 @@ from service.pipeline.breaker import OVERLOAD, organisation_failure
 from service.pipeline.outputs import Outputs
 from service.pipeline.pricing import PriceTable
 from service.settings import Settings, secret_values
+from service.supervisor import Supervisor
 
 log = logging.getLogger(__name__)
 
@@ -97,11 +98,18 @@ def poll_delay(polls: int, base: float) -> float:
 
 
 class BatchCoordinator:
-    def __init__(self, settings: Settings, metrics: Metrics, prices: PriceTable | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        metrics: Metrics,
+        prices: PriceTable | None = None,
+        supervisor: Supervisor | None = None,
+    ) -> None:
         self._settings = settings
         self._metrics = metrics
         self._prices = prices or PriceTable.load(settings.pipeline.prices_file)
         self._barrier = CrashBarrier(metrics, secret_values(settings))
+        self._supervisor = supervisor or Supervisor()
         b = settings.batch
         self._assembler = Assembler(b.max_requests, b.max_bytes, b.max_wait_seconds)
         self._instance = settings.pipeline.service_instance
@@ -110,7 +118,9 @@ class BatchCoordinator:
         self.outputs = Outputs(settings.kafka, metrics)
         self.records = HandOffLog(settings.kafka, settings.topics.batches)
         self._tail = HandOffTail(settings.kafka, settings.topics.batches)
-        self.leadership = BatchLeadership(settings.kafka, settings.topics.batches, self._lead, self._unlead)
+        self.leadership = BatchLeadership(
+            settings.kafka, settings.topics.batches, self._lead, self._unlead, self._supervisor
+        )
         self._publisher = OutcomePublisher(self.outputs, settings.topics, metrics, source)
         self._source = source
         self._state = HandOffState()
@@ -137,8 +147,8 @@ class BatchCoordinator:
             # Written half-way by a process that died before its hand-off returned: those prompts
             # were never committed and are redone, so the partial record is ignored.
             log.warning("ignoring incomplete batch records", extra={"keys": len(incomplete)})
-        self._tailing = asyncio.create_task(self._follow_topic())
-        self._assembling = asyncio.create_task(self._assemble())
+        self._tailing = self._supervisor.spawn(self._follow_topic(), "batch-follow-topic")
+        self._assembling = self._supervisor.spawn(self._assemble(), "batch-assemble")
         self.leadership.start()
         log.info(
             "batch coordinator started",
@@ -358,7 +368,7 @@ class BatchCoordinator:
     def _follow_batch(self, batch: OpenBatch, takeover: bool, skip: frozenset[str] = frozenset()) -> None:
         tracked = _Tracked(batch, skip, takeover, {"processing": len(batch.entries)})
         self._open[batch.batch_id] = tracked
-        tracked.task = asyncio.create_task(self._follow(tracked))
+        tracked.task = self._supervisor.spawn(self._follow(tracked), f"batch-follow-{batch.batch_id}")
         self._export()
 
     def _index(self, batch: OpenBatch) -> None:

@@ -8,7 +8,6 @@ pipeline (``claude-kafka run``) never waits for any of this.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 
 from aiohttp.abc import AbstractResolver
@@ -36,6 +35,7 @@ from service.pipeline.probing import BrokerProbe
 from service.pipeline.prompts import publish_error_event
 from service.pipeline.workers import RecordWorkers
 from service.settings import Settings, secret_values
+from service.supervisor import Supervisor
 
 log = logging.getLogger(__name__)
 
@@ -61,13 +61,18 @@ def signing_key(settings: Settings) -> bytes:
 
 class CallbackDispatcher:
     def __init__(
-        self, settings: Settings, metrics: Metrics, resolver: AbstractResolver | None = None
+        self,
+        settings: Settings,
+        metrics: Metrics,
+        resolver: AbstractResolver | None = None,
+        supervisor: Supervisor | None = None,
     ) -> None:
         callbacks = settings.callbacks
         key = signing_key(settings)
         self._settings = settings
         self._metrics = metrics
         self._barrier = CrashBarrier(metrics, secret_values(settings))
+        self._supervisor = supervisor or Supervisor()
         self._limit = callbacks.max_in_flight
         self._kinds = {settings.topics.completions: "completion", settings.topics.errors: "error"}
         self._source = f"/claude-kafka/{settings.pipeline.service_instance}/callbacks".encode()
@@ -101,7 +106,7 @@ class CallbackDispatcher:
 
     async def run(self) -> None:
         """Fetch and deliver until ``request_stop``; never dies on one record or one Kafka error."""
-        probe_task = asyncio.create_task(self.probe.run())
+        probe_task = self._supervisor.spawn(self.probe.run(), "callbacks-probe")
         try:
             await self.workers.run()
         finally:

@@ -14,6 +14,7 @@ from service.health import HealthServer
 from service.lifecycle import GracefulSignals
 from service.metrics import Metrics
 from service.settings import Settings
+from service.supervisor import Supervisor
 
 log = logging.getLogger(__name__)
 
@@ -24,7 +25,8 @@ class CallbacksRunner:
     ) -> None:
         self.settings = settings
         self.metrics = metrics or Metrics()
-        self.dispatcher = CallbackDispatcher(settings, self.metrics, resolver)
+        self.supervisor = Supervisor(self.request_stop)
+        self.dispatcher = CallbackDispatcher(settings, self.metrics, resolver, self.supervisor)
         observability = settings.observability
         self.health = (
             HealthServer(
@@ -60,4 +62,9 @@ class CallbacksRunner:
             await self.dispatcher.stop()
             if self.health is not None:
                 await self.health.stop()
-            log.info("stopped")
+            log.info("stopped", extra={"exit_code": self.exit_code})
+
+    @property
+    def exit_code(self) -> int:
+        """Non-zero once a background task crashed: the process exits with it, to be restarted."""
+        return self.supervisor.exit_code

@@ -35,6 +35,7 @@ from service.pipeline.prompts import PromptRunner, publish_error_event
 from service.pipeline.ratelimit import RateGate
 from service.pipeline.workers import RecordWorkers, Work
 from service.settings import Settings, secret_values
+from service.supervisor import Supervisor
 
 BatchHandOff = Callable[[events.Job], Awaitable[None]]
 """Takes a batch-mode prompt; returns once it is durably recorded for the batch path."""
@@ -47,10 +48,15 @@ STREAM_POOL, BATCH_POOL = "stream", "batch"
 
 class StreamingPipeline:
     def __init__(
-        self, settings: Settings, metrics: Metrics, batch_hand_off: BatchHandOff | None = None
+        self,
+        settings: Settings,
+        metrics: Metrics,
+        batch_hand_off: BatchHandOff | None = None,
+        supervisor: Supervisor | None = None,
     ) -> None:
         self._settings = settings
         self._batch_hand_off = batch_hand_off
+        self._supervisor = supervisor or Supervisor()
         self._metrics = metrics
         self._deprecations = DeprecationNotice(
             lambda model: metrics.deprecated_model_prompts.labels(model).inc()
@@ -115,8 +121,8 @@ class StreamingPipeline:
 
     async def run(self) -> None:
         """Fetch and dispatch until ``request_stop``; never dies on one record or one Kafka error."""
-        lag_task = asyncio.create_task(self._report_lag())
-        probe_task = asyncio.create_task(self.probe.run())
+        lag_task = self._supervisor.spawn(self._report_lag(), "pipeline-lag")
+        probe_task = self._supervisor.spawn(self.probe.run(), "pipeline-probe")
         try:
             await self.workers.run()
         finally:
