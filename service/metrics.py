@@ -16,7 +16,7 @@ from anthropic.types import ServerToolUsage, StopReason
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
 
 from service import __version__
-from service.pipeline.pricing import cache_writes
+from service.pricing import cache_writes
 
 PREFIX = "claude_kafka"
 # OpenTelemetry GenAI semantic-convention buckets (gen_ai.client.operation.duration, time to first chunk).

@@ -32,23 +32,23 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from schemas import ErrorDetail, SourceRecord
+from service import events
 from service.backoff import attempt_delay
 from service.barrier import CrashBarrier
 from service.batch.api import COUNT_NAMES, BatchApi, BatchStatus, workspace_of
 from service.batch.assembly import Assembler, Waiting, blame
-from service.batch.handoff_log import HandOffLog, HandOffTail
-from service.batch.leadership import BatchLeadership
 from service.batch.publisher import OutcomePublisher
 from service.batch.records import Entry, HandOffState, OpenBatch, chunk_records, marker_key, superseded
 from service.batch.results import Publish, Resubmit, error_event, outcome
+from service.breaker import OVERLOAD, organisation_failure
 from service.errors import ClaudeError, ClaudeFatal, KafkaError
 from service.kafka.committed import committed_positions
+from service.kafka.handoff_log import HandOffLog, HandOffTail
+from service.kafka.leadership import BatchLeadership
+from service.kafka.outputs import Outputs
 from service.kafka.retry import retry_delay
 from service.metrics import Metrics
-from service.pipeline import events
-from service.pipeline.breaker import OVERLOAD, organisation_failure
-from service.pipeline.outputs import Outputs
-from service.pipeline.pricing import PriceTable
+from service.pricing import PriceTable
 from service.settings import Settings, secret_values
 from service.supervisor import Supervisor
 

@@ -12,14 +12,13 @@ import asyncio
 import logging
 
 from schemas import CompletionEvent, SourceRecord
-from service import tracing
+from service import events, tracing
 from service.batch.results import Publish
 from service.cloudevents import TraceHeaders
 from service.errors import KafkaError
+from service.kafka.outputs import Outputs
 from service.kafka.retry import publish_until_acknowledged, retry_delay
 from service.metrics import Metrics
-from service.pipeline import events
-from service.pipeline.outputs import Outputs
 from service.settings import TopicSettings
 
 log = logging.getLogger(__name__)

@@ -18,7 +18,7 @@ from typing import Any
 from schemas import CompletionEvent, ErrorDetail, ErrorEvent, Mode, Timings
 from service.batch.records import Entry
 from service.errors import is_transient
-from service.pipeline.pricing import PriceTable
+from service.pricing import PriceTable
 
 RESUBMITTED = ("expired", "canceled", "missing")
 

@@ -28,12 +28,11 @@ from service.callbacks.outcomes import (
 from service.callbacks.retry import Verdict
 from service.callbacks.signing import secret_key
 from service.errors import ConfigError
+from service.kafka.inputs import InputRecord
+from service.kafka.outputs import Outputs, publish_error_event
+from service.kafka.probing import BrokerProbe
+from service.kafka.workers import RecordWorkers
 from service.metrics import Metrics
-from service.pipeline.inputs import InputRecord
-from service.pipeline.outputs import Outputs
-from service.pipeline.probing import BrokerProbe
-from service.pipeline.prompts import publish_error_event
-from service.pipeline.workers import RecordWorkers
 from service.settings import Settings, secret_values
 from service.supervisor import Supervisor
 

@@ -22,23 +22,21 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from schemas import ErrorDetail, Timings
-from service import logs, tracing
+from service import events, logs, tracing
 from service.backoff import attempt_delay
 from service.barrier import CrashBarrier
-from service.cloudevents import TraceHeaders
 from service.errors import ClaudeError, ClaudeFatal, KafkaError
-from service.kafka.retry import publish_until_acknowledged, retry_delay
+from service.kafka.outputs import Acks, Outputs, encode_key, publish_error_event
+from service.kafka.retry import retry_delay
 from service.metrics import Metrics
-from service.pipeline import events
 from service.pipeline.accumulate import MessageAccumulator
 from service.pipeline.circuit import Circuit, Verdict
 from service.pipeline.claude import Claude
 from service.pipeline.coalesce import Coalescer
 from service.pipeline.continuation import PAUSE_TURN, continuation_params, merge_messages
 from service.pipeline.deltas import DeltaEncoder
-from service.pipeline.outputs import Acks, Outputs
-from service.pipeline.pricing import PriceTable
 from service.pipeline.ratelimit import RateGate
+from service.pricing import PriceTable
 from service.settings import Settings, secret_values
 
 log = logging.getLogger(__name__)
@@ -318,29 +316,6 @@ class _Progress:
 
     def __init__(self) -> None:
         self.attempt = 1
-
-
-def encode_key(custom_id: str | None) -> bytes | None:
-    return custom_id.encode() if custom_id else None
-
-
-async def publish_error_event(
-    outputs: Outputs, topic: str, source: bytes, event: Any, trace: TraceHeaders
-) -> None:
-    """Send an ErrorEvent and wait for the broker's acknowledgement, retrying while Kafka is down."""
-    value = event.model_dump_json().encode()
-    key = encode_key(event.custom_id)
-
-    async def publish() -> None:
-        with tracing.send(topic, key, trace) as carried:
-            headers = events.final_headers(
-                events.ERROR_TYPE, source, event.custom_id, event.generation, event.attempt, event.source,
-                carried,
-            )  # fmt: skip
-            future = await outputs.send(topic, key, value, headers)
-        await outputs.acknowledged([], future)
-
-    await publish_until_acknowledged(publish, "error event", logger=log)
 
 
 async def _ticking(

@@ -17,23 +17,22 @@ from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
 
 from schemas import Mode, SourceRecord
-from service import logs, tracing
+from service import events, logs, tracing
 from service.barrier import CrashBarrier
+from service.breaker import Policy
+from service.kafka.inputs import InputRecord, Partition
+from service.kafka.outputs import Outputs, publish_error_event
+from service.kafka.probing import BrokerProbe
+from service.kafka.workers import RecordWorkers, Work
 from service.metrics import Metrics
 from service.models import DeprecationNotice
-from service.pipeline import events
-from service.pipeline.breaker import Policy
 from service.pipeline.circuit import Circuit
 from service.pipeline.claude import Claude
 from service.pipeline.headroom import read_headroom
-from service.pipeline.inputs import InputRecord, Partition
 from service.pipeline.intake import Rejection, decode_prompt
-from service.pipeline.outputs import Outputs
-from service.pipeline.pricing import PriceTable
-from service.pipeline.probing import BrokerProbe
-from service.pipeline.prompts import PromptRunner, publish_error_event
+from service.pipeline.prompts import PromptRunner
 from service.pipeline.ratelimit import RateGate
-from service.pipeline.workers import RecordWorkers, Work
+from service.pricing import PriceTable
 from service.settings import Settings, secret_values
 from service.supervisor import Supervisor
 

@@ -17,9 +17,9 @@ import anthropic
 import pytest
 
 from schemas import SourceRecord
-from service.batch.handoff_log import HandOffLog, read_topic
 from service.batch.records import Entry, chunk_records, fold
 from service.emulator import Emulator, EmulatorConfig
+from service.kafka.handoff_log import HandOffLog, read_topic
 from tests.integration.batch_helpers import InProcessService, batch_prompt, batch_settings, finals
 from tests.kafkautil import Collector, Record, committed_offsets, produce
 from tests.services import settings_env

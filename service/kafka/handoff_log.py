@@ -3,7 +3,7 @@ follow the topic as it grows, hold the batch leadership, and read the whole topi
 
 Every record goes to partition ``HANDOFF_PARTITION``: one partition keeps all of a batch's keys, and a
 resubmission's record, in one order, and the group member assigned that partition is the one replica
-that follows batches (``service.batch.leadership``).
+that follows batches (``service.kafka.leadership``).
 
 Reading does not trust ``end_offsets()`` (the embedded broker reports it wrongly): it reads until each
 position reaches the high watermark the fetch responses report, or until nothing more arrives.

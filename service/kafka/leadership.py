@@ -13,8 +13,8 @@ from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.coordinator.assignors.sticky.sticky_assignor import StickyPartitionAssignor
 from aiokafka.errors import KafkaError as AIOKafkaError
 
-from service.batch.handoff_log import HANDOFF_PARTITION
 from service.kafka.config import consumer_kwargs
+from service.kafka.handoff_log import HANDOFF_PARTITION
 from service.kafka.retry import retry_delay
 from service.settings import KafkaSettings
 from service.supervisor import Supervisor
