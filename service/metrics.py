@@ -383,12 +383,13 @@ class Metrics:
 
 
 def _versions() -> dict[str, str]:
-    import aiokafka
+    from importlib.metadata import version
+
     import anthropic
 
     return {
         "version": __version__,
         "anthropic": anthropic.__version__,
-        "aiokafka": aiokafka.__version__,
+        "aiokafka": version("aiokafka"),
         "python": platform.python_version(),
     }

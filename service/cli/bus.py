@@ -3,19 +3,23 @@
 from __future__ import annotations
 
 import json
-import logging
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
-from aiokafka.errors import KafkaConnectionError, KafkaError
 from pydantic import ValidationError
 
 from schemas import CompletionEvent, DeltaEvent, ErrorEvent, PromptEvent
 from service.cli.common import CliFailure
-from service.kafka.config import common_kwargs, producer_kwargs
+from service.kafka.clients import (
+    ClientError,
+    ConsumerRecord,
+    TopicPartition,
+    cli_producer,
+    quiet_client_logs,
+    reader,
+)
 from service.settings import Settings
 
 Kind = Literal["delta", "completion", "error"]
@@ -23,11 +27,6 @@ Event = DeltaEvent | CompletionEvent | ErrorEvent
 # A record this much older than the follower's start is not "after the end" (see _after_start).
 STALE_MS = 5_000
 _MODELS: dict[Kind, type[Event]] = {"delta": DeltaEvent, "completion": CompletionEvent, "error": ErrorEvent}
-
-
-def quiet_client_logs() -> None:
-    """The CLI reports Kafka failures itself, as one line with a hint; aiokafka's own lines are noise."""
-    logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
 
 
 def unreachable(settings: Settings, exc: Exception) -> CliFailure:
@@ -78,18 +77,13 @@ class OutputFollower:
         self._started_ms = 0
         self._settled: set[TopicPartition] = set()
         quiet_client_logs()
-        self._consumer = AIOKafkaConsumer(
-            **common_kwargs(settings.kafka),
-            group_id=None,
-            enable_auto_commit=False,
-            auto_offset_reset="earliest" if from_beginning else "latest",
-        )
+        self._consumer = reader(settings.kafka, auto_offset_reset="earliest" if from_beginning else "latest")
 
     async def start(self) -> None:
         self._started_ms = int(time.time() * 1000)
         try:
             await self._consumer.start()
-        except KafkaError as exc:
+        except ClientError as exc:
             await self._consumer.stop()
             raise unreachable(self._settings, exc) from exc
         try:
@@ -173,22 +167,12 @@ def oversize(prompt: PromptEvent, limit: int) -> str | None:
     return f"prompt is {size:,} bytes; the service refuses records over {limit:,} bytes (MAX_PROMPT_BYTES)"
 
 
-def cli_producer(settings: Settings) -> AIOKafkaProducer:
-    """The producer of every CLI command that publishes prompts (``send``, ``batch submit``).
-
-    One-off CLI sends gain nothing from idempotence, and the embedded broker refuses InitProducerId
-    (aiokafka then fails with ``UnknownError``), so it is off whatever KAFKA_ENABLE_IDEMPOTENCE says.
-    """
-    quiet_client_logs()
-    return AIOKafkaProducer(**{**producer_kwargs(settings.kafka), "enable_idempotence": False})
-
-
 async def send_prompts(settings: Settings, prompts: Iterable[PromptEvent]) -> list[tuple[int, int]]:
     """Publish prompts (key = custom_id) and wait for the broker's acks; ``[(partition, offset)]``."""
-    producer = cli_producer(settings)
+    producer = cli_producer(settings.kafka)
     try:
         await producer.start()
-    except (KafkaConnectionError, KafkaError) as exc:
+    except ClientError as exc:  # KafkaConnectionError is one
         await producer.stop()
         raise unreachable(settings, exc) from exc
     try:

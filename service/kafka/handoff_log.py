@@ -21,7 +21,8 @@ from aiokafka.errors import KafkaError as AIOKafkaError
 
 from service.batch.records import HandOffRecord, marker_key
 from service.errors import KafkaError
-from service.kafka.config import common_kwargs, producer_kwargs
+from service.kafka.clients import reader
+from service.kafka.config import producer_kwargs
 from service.kafka.retry import publish_until_acknowledged
 from service.settings import KafkaSettings
 
@@ -80,12 +81,9 @@ class HandOffTail:
     def __init__(self, kafka: KafkaSettings, topic: str) -> None:
         self.topic = topic
         self._partition = TopicPartition(topic, HANDOFF_PARTITION)
-        self._consumer = AIOKafkaConsumer(
-            **common_kwargs(kafka), group_id=None, enable_auto_commit=False,
-            # Batches run for minutes: half a second to notice a new one is plenty, and an idle
-            # tail then costs a fetch every 500 ms instead of every KAFKA_FETCH_MAX_WAIT_MS.
-            fetch_max_wait_ms=TAIL_FETCH_WAIT_MS,
-        )  # fmt: skip
+        # Batches run for minutes: half a second to notice a new one is plenty, and an idle tail then
+        # costs a fetch every 500 ms instead of every KAFKA_FETCH_MAX_WAIT_MS.
+        self._consumer = reader(kafka, fetch_max_wait_ms=TAIL_FETCH_WAIT_MS)
         self.started = False
 
     async def start(self) -> None:
@@ -129,9 +127,7 @@ class HandOffTail:
 
 async def read_topic(kafka: KafkaSettings, topic: str) -> list[tuple[str, bytes | None]]:
     """Every ``(key, value)`` of ``topic`` from the beginning, in offset order per partition."""
-    consumer = AIOKafkaConsumer(
-        **common_kwargs(kafka), group_id=None, enable_auto_commit=False, auto_offset_reset="earliest"
-    )
+    consumer = reader(kafka, auto_offset_reset="earliest")
     out: list[tuple[str, bytes | None]] = []
     try:
         await consumer.start()
