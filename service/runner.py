@@ -12,8 +12,9 @@ import logging
 
 from service.backoff import attempt_delay
 from service.batch import BatchCoordinator
-from service.health import HealthServer
+from service.health import health_server, start_health, stop_health
 from service.kafka.bootstrap import bootstrap_problem
+from service.kafka.outputs import Outputs
 from service.lifecycle import GracefulSignals
 from service.metrics import Metrics
 from service.pipeline.service import StreamingPipeline
@@ -36,20 +37,20 @@ class Runner:
         # stopped after the drain (which lets waiting batch prompts be submitted within the grace).
         # A crashed background task stops the process as a signal would, then fails it (exit_code).
         self.supervisor = Supervisor(self.request_stop)
-        self.batches = BatchCoordinator(settings, self.metrics, supervisor=self.supervisor)
+        # One producer for the process: the pipeline's outputs, batch results and hand-off records.
+        # Started first and stopped last, so every subsystem's drain can still publish.
+        self.outputs = Outputs(settings.kafka, self.metrics)
+        self.batches = BatchCoordinator(
+            settings, self.metrics, supervisor=self.supervisor, outputs=self.outputs
+        )
         self.pipeline = StreamingPipeline(
-            settings, self.metrics, batch_hand_off=self.batches.hand_off, supervisor=self.supervisor
+            settings,
+            self.metrics,
+            batch_hand_off=self.batches.hand_off,
+            supervisor=self.supervisor,
+            outputs=self.outputs,
         )
-        self.health = (
-            HealthServer(
-                self.metrics.registry,
-                self.pipeline.ready,
-                observability.metrics_host,
-                observability.metrics_port,
-            )
-            if observability.metrics_port
-            else None
-        )
+        self.health = health_server(self.metrics.registry, self.pipeline.ready, observability)
         self.signals = GracefulSignals(self.request_stop)
         self._stop = asyncio.Event()
 
@@ -62,13 +63,12 @@ class Runner:
 
     async def serve(self) -> None:
         log.info("starting", extra={"instance": self.settings.pipeline.service_instance})
-        if self.health is not None:
-            await self.health.start()
-            log.info("metrics listening", extra={"port": self.health.port})
+        await start_health(self.health)
         batches_started = False
         try:
             if not await self._wait_for_kafka():
                 return
+            await self.outputs.start()
             await self.batches.start()
             batches_started = True
             await self.pipeline.start()
@@ -85,8 +85,8 @@ class Runner:
             if batches_started:
                 await self.batches.stop()
             await self.pipeline.stop()
-            if self.health is not None:
-                await self.health.stop()
+            await self.outputs.stop()  # flushes what the drains left pending
+            await stop_health(self.health)
             log.info("stopped", extra={"exit_code": self.exit_code})
 
     @property

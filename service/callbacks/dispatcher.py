@@ -28,6 +28,7 @@ from service.callbacks.outcomes import (
 from service.callbacks.retry import Verdict
 from service.callbacks.signing import secret_key
 from service.errors import ConfigError
+from service.kafka.consumeloop import ConsumeLoop
 from service.kafka.inputs import InputRecord
 from service.kafka.outputs import Outputs, publish_error_event
 from service.kafka.probing import BrokerProbe
@@ -58,7 +59,10 @@ def signing_key(settings: Settings) -> bytes:
     return key
 
 
-class CallbackDispatcher:
+class CallbackDispatcher(ConsumeLoop):
+    name = "callbacks"
+    drain_messages = ("draining callbacks", "callbacks drained")
+
     def __init__(
         self,
         settings: Settings,
@@ -99,32 +103,10 @@ class CallbackDispatcher:
         await self.inputs.start()
         self.probe.bootstrapped()
 
-    def request_stop(self) -> None:
-        self.probe.draining()
-        self.workers.request_stop()
-
-    async def run(self) -> None:
-        """Fetch and deliver until ``request_stop``; never dies on one record or one Kafka error."""
-        probe_task = self._supervisor.spawn(self.probe.run(), "callbacks-probe")
-        try:
-            await self.workers.run()
-        finally:
-            probe_task.cancel()
-
-    async def drain(self, grace: float) -> None:
-        """Let deliveries finish within ``grace``, cancel the rest (redelivered later), commit."""
-        log.info("draining callbacks", extra={"in_flight": self.workers.in_flight, "grace_seconds": grace})
-        finished, cancelled = await self.workers.drain(grace, self.outputs.flush)
-        log.info("callbacks drained", extra={"finished": finished, "cancelled": cancelled})
-
     async def stop(self) -> None:
         await self.inputs.stop()
         await self.client.close()
         await self.outputs.stop()
-
-    def ready(self) -> tuple[bool, str]:
-        """Draining, cluster answering both clients, group joined: as for ``claude-kafka run``."""
-        return self.probe.verdict()
 
     # -- one record --------------------------------------------------------------------------------
     async def _handle(self, record: InputRecord) -> None:

@@ -10,7 +10,7 @@ import logging
 from aiohttp.abc import AbstractResolver
 
 from service.callbacks.dispatcher import CallbackDispatcher
-from service.health import HealthServer
+from service.health import health_server, start_health, stop_health
 from service.lifecycle import GracefulSignals
 from service.metrics import Metrics
 from service.settings import Settings
@@ -27,17 +27,7 @@ class CallbacksRunner:
         self.metrics = metrics or Metrics()
         self.supervisor = Supervisor(self.request_stop)
         self.dispatcher = CallbackDispatcher(settings, self.metrics, resolver, self.supervisor)
-        observability = settings.observability
-        self.health = (
-            HealthServer(
-                self.metrics.registry,
-                self.dispatcher.ready,
-                observability.metrics_host,
-                observability.metrics_port,
-            )
-            if observability.metrics_port
-            else None
-        )
+        self.health = health_server(self.metrics.registry, self.dispatcher.ready, settings.observability)
         self.signals = GracefulSignals(self.request_stop)
 
     def install_signal_handlers(self) -> None:
@@ -48,9 +38,7 @@ class CallbacksRunner:
 
     async def serve(self) -> None:
         log.info("starting callbacks", extra={"group": self.settings.callbacks.group_id})
-        if self.health is not None:
-            await self.health.start()
-            log.info("metrics listening", extra={"port": self.health.port})
+        await start_health(self.health)
         try:
             await self.dispatcher.start()
             topics = self.settings.topics
@@ -60,8 +48,7 @@ class CallbacksRunner:
         finally:
             log.info("stopping")
             await self.dispatcher.stop()
-            if self.health is not None:
-                await self.health.stop()
+            await stop_health(self.health)
             log.info("stopped", extra={"exit_code": self.exit_code})
 
     @property

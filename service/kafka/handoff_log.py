@@ -16,13 +16,13 @@ import logging
 import time
 from collections.abc import Sequence
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaError as AIOKafkaError
 
 from service.batch.records import HandOffRecord, marker_key
 from service.errors import KafkaError
 from service.kafka.clients import reader
-from service.kafka.config import producer_kwargs
+from service.kafka.outputs import Outputs
 from service.kafka.retry import publish_until_acknowledged
 from service.settings import KafkaSettings
 
@@ -35,19 +35,11 @@ TAIL_FETCH_WAIT_MS = 500
 
 
 class HandOffLog:
-    def __init__(self, kafka: KafkaSettings, topic: str) -> None:
+    """Writes through the process's one producer (``Outputs``), which its owner starts and stops."""
+
+    def __init__(self, outputs: Outputs, topic: str) -> None:
         self.topic = topic
-        self._producer = AIOKafkaProducer(**producer_kwargs(kafka))
-        self.started = False
-
-    async def start(self) -> None:
-        await self._producer.start()
-        self.started = True
-
-    async def stop(self) -> None:
-        if self.started:
-            self.started = False
-            await self._producer.stop()
+        self._producer = outputs.producer
 
     async def write(self, records: Sequence[HandOffRecord]) -> None:
         """Send every chunk and return once the broker acknowledged all; retried while Kafka fails."""

@@ -55,6 +55,11 @@ class Outputs:
         self._metrics = metrics
         self.started = False
 
+    @property
+    def producer(self) -> AIOKafkaProducer:
+        """The aiokafka producer itself, for the hand-off log's partition-pinned sends."""
+        return self._producer
+
     async def start(self) -> None:
         await self._producer.start()
         self.started = True

@@ -13,13 +13,15 @@ import contextlib
 import functools
 import logging
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from datetime import UTC, datetime
+from typing import Any
 
 from schemas import Mode, SourceRecord
 from service import events, logs, tracing
 from service.barrier import CrashBarrier
 from service.breaker import Policy
+from service.kafka.consumeloop import ConsumeLoop
 from service.kafka.inputs import InputRecord, Partition
 from service.kafka.outputs import Outputs, publish_error_event
 from service.kafka.probing import BrokerProbe
@@ -45,14 +47,19 @@ LAG_INTERVAL_SECONDS = 5.0
 STREAM_POOL, BATCH_POOL = "stream", "batch"
 
 
-class StreamingPipeline:
+class StreamingPipeline(ConsumeLoop):
+    name = "pipeline"
+
     def __init__(
         self,
         settings: Settings,
         metrics: Metrics,
         batch_hand_off: BatchHandOff | None = None,
         supervisor: Supervisor | None = None,
+        outputs: Outputs | None = None,
     ) -> None:
+        """``outputs``: the process's producer, started and stopped by its owner; without one the
+        pipeline builds and owns its own."""
         self._settings = settings
         self._batch_hand_off = batch_hand_off
         self._supervisor = supervisor or Supervisor()
@@ -65,7 +72,8 @@ class StreamingPipeline:
         self.gate = RateGate(
             settings.pipeline.rate_limit_rpm, settings.pipeline.rate_limit_tpm, time.monotonic()
         )
-        self.outputs = Outputs(settings.kafka, metrics)
+        self._owns_outputs = outputs is None
+        self.outputs = outputs or Outputs(settings.kafka, metrics)
         self.claude = Claude(settings.anthropic, observe=self._on_api_response)
         pipeline = settings.pipeline
         self.circuit = Circuit(
@@ -110,41 +118,23 @@ class StreamingPipeline:
 
     # -- lifecycle -------------------------------------------------------------------------------
     async def start(self) -> None:
-        await self.outputs.start()
+        if self._owns_outputs:
+            await self.outputs.start()
         await self.inputs.start()
         self.probe.bootstrapped()
 
-    def request_stop(self) -> None:
-        self.probe.draining()
-        self.workers.request_stop()
-
-    async def run(self) -> None:
-        """Fetch and dispatch until ``request_stop``; never dies on one record or one Kafka error."""
-        lag_task = self._supervisor.spawn(self._report_lag(), "pipeline-lag")
-        probe_task = self._supervisor.spawn(self.probe.run(), "pipeline-probe")
-        try:
-            await self.workers.run()
-        finally:
-            lag_task.cancel()
-            probe_task.cancel()
-
-    async def drain(self, grace: float) -> None:
-        """Let in-flight prompts finish within ``grace``, cancel the rest, flush, commit."""
-        log.info("draining", extra={"in_flight": self.workers.in_flight, "grace_seconds": grace})
-        finished, cancelled = await self.workers.drain(grace, self.outputs.flush)
-        log.info("drained", extra={"finished": finished, "cancelled": cancelled})
+    def background(self) -> list[tuple[str, Coroutine[Any, Any, None]]]:
+        return [("lag", self._report_lag())]
 
     async def stop(self) -> None:
         await self.inputs.stop()
-        await self.outputs.stop()
+        if self._owns_outputs:
+            await self.outputs.stop()
         await self.claude.close()
 
     @property
     def in_flight(self) -> int:
         return self.workers.in_flight
-
-    def ready(self) -> tuple[bool, str]:
-        return self.probe.verdict()
 
     def _circuit_open(self) -> str | None:
         reason = self.circuit.open_reason

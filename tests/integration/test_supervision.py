@@ -12,6 +12,7 @@ from service.batch.assembly import Assembler
 from service.kafka.topics import create_topics
 from service.runner import Runner
 from service.supervisor import EXIT_CRASHED
+from tests.waiting import until
 
 pytestmark = pytest.mark.integration
 
@@ -23,14 +24,23 @@ async def test_a_crashed_batch_assembler_stops_the_service_with_exit_code_70(
     settings = make_settings()
     await create_topics(settings)
 
-    def broken(*_: object, **__: object) -> float:
-        raise RuntimeError("injected bug in assembly")
+    armed = False
+    deadline = Assembler.deadline
 
-    monkeypatch.setattr(Assembler, "deadline", broken)  # called by the task alone
+    def broken(self: Assembler) -> float | None:
+        if armed:
+            raise RuntimeError("injected bug in assembly")
+        return deadline(self)
+
+    monkeypatch.setattr(Assembler, "deadline", broken)  # called by the assembler's task alone
     runner = Runner(settings)
     with caplog.at_level(logging.INFO):
-        # Nobody asks it to stop: the crash alone must end serve(), within a bounded time.
-        await asyncio.wait_for(runner.serve(), 60)
+        serving = asyncio.create_task(runner.serve())
+        # Crash mid-life, once the service runs and leads: nobody asks it to stop but the crash.
+        await until(lambda: runner.batches.leadership.assignments >= 1, what="joined", within=60)
+        armed = True
+        runner.batches.flush()  # wakes the assembler, which now crashes
+        await asyncio.wait_for(serving, 60)
     assert runner.exit_code == EXIT_CRASHED
     crashes = [r for r in caplog.records if r.levelno == logging.CRITICAL]
     assert [getattr(r, "task", None) for r in crashes] == ["batch-assemble"]

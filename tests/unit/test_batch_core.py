@@ -10,7 +10,7 @@ import pytest
 
 from schemas import CompletionEvent, ErrorEvent, Mode, SourceRecord
 from service.batch.assembly import Assembler, blame
-from service.batch.coordinator import poll_delay
+from service.batch.following import poll_delay
 from service.batch.records import (
     CHUNK_BYTES,
     Entry,
