@@ -130,11 +130,11 @@ class CallbackDispatcher(ConsumeLoop):
         result = await self.deliverer.deliver(outcome)
         if result.delivered:
             return
-        refused = result.outcome == REFUSED
+        refused = result.verdict == REFUSED
         error_type = CALLBACK_REFUSED if refused else CALLBACK_FAILED
         # Only a receiver that kept failing might take the same outcome later; a refusal or a final
         # answer (4xx, 410) will not change by sending it again.
-        retryable = result.outcome == Verdict.FAILED and (result.status is None or result.status >= 500)
+        retryable = result.verdict == Verdict.FAILED and (result.status is None or result.status >= 500)
         event = failure(outcome, error_type, result.message, retryable=retryable)
         log.warning(
             "callback not delivered",

@@ -140,7 +140,7 @@ class OutputFollower:
         The consumer's fetcher retries a lost broker silently; this is how ``tail`` notices."""
         from service.kafka.probe import metadata_answer
 
-        # The service's own probe (pipeline/inputs.py) reaches the client the same way.
+        # The service's own probe (kafka/inputs.py) reaches the client the same way.
         return await metadata_answer(self._consumer._client, within) is None
 
     async def stop(self) -> None:
