@@ -21,6 +21,7 @@ from service import events
 from service.batch.api import BatchApi
 from service.batch.following import BatchFollower
 from service.batch.index import RecordedPrompts
+from service.batch.parts import BatchParts
 from service.batch.publisher import OutcomePublisher
 from service.batch.records import Entry, HandOffState
 from service.batch.submitter import Submitter
@@ -76,11 +77,11 @@ class BatchCoordinator:
         self._state = HandOffState()
         self._index = RecordedPrompts(settings.kafka)
         publisher = OutcomePublisher(self.outputs, settings.topics, metrics, source)
-        self._submitter = Submitter(settings, metrics, self.api, self.records, publisher, self._index.add)
+        parts = BatchParts(settings, metrics, self.api, self.records, publisher)
+        self._submitter = Submitter(parts, self._index.add)
         self._follower = BatchFollower(
-            settings, metrics, self.api, self.records, publisher, self._state,
-            prices or PriceTable.load(settings.pipeline.prices_file), self._supervisor,
-            self._submitter.resubmit,
+            parts, self._state, prices or PriceTable.load(settings.pipeline.prices_file),
+            self._supervisor, self._submitter.resubmit,
         )  # fmt: skip
         self.leadership = BatchLeadership(
             settings.kafka, topic, self._follower.lead, self._follower.unlead, self._supervisor

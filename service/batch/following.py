@@ -16,15 +16,13 @@ from datetime import UTC, datetime
 
 from service.backoff import attempt_delay
 from service.barrier import CrashBarrier
-from service.batch.api import COUNT_NAMES, BatchApi, workspace_of
-from service.batch.publisher import OutcomePublisher
+from service.batch.api import COUNT_NAMES, workspace_of
+from service.batch.parts import BatchParts
 from service.batch.records import Entry, HandOffState, OpenBatch, chunk_records, marker_key, superseded
 from service.batch.results import Publish, Resubmit, error_event, outcome
 from service.errors import ClaudeError, ClaudeFatal
-from service.kafka.handoff_log import HandOffLog
-from service.metrics import Metrics
 from service.pricing import PriceTable
-from service.settings import Settings, secret_values
+from service.settings import secret_values
 from service.supervisor import Supervisor
 
 log = logging.getLogger(__name__)
@@ -51,26 +49,19 @@ class _Tracked:
 class BatchFollower:
     def __init__(
         self,
-        settings: Settings,
-        metrics: Metrics,
-        api: BatchApi,
-        records: HandOffLog,
-        publisher: OutcomePublisher,
+        parts: BatchParts,
         state: HandOffState,
         prices: PriceTable,
         supervisor: Supervisor,
         resubmit: Callable[[list[Entry]], Awaitable[None]],
     ) -> None:
-        self._settings = settings
-        self._metrics = metrics
-        self._api = api
-        self._records = records
-        self._publisher = publisher
+        self._settings, self._metrics, self._api = parts.settings, parts.metrics, parts.api
+        self._records, self._publisher = parts.records, parts.publisher
         self._state = state
         self._prices = prices
         self._supervisor = supervisor
         self._resubmit = resubmit
-        self._barrier = CrashBarrier(metrics, secret_values(settings))
+        self._barrier = CrashBarrier(parts.metrics, secret_values(parts.settings))
         self._open: dict[str, _Tracked] = {}  # batches this replica follows (while it leads)
         self._finished: set[str] = set()  # followed to the end here; their tombstones not read back yet
 

@@ -17,16 +17,13 @@ from datetime import UTC, datetime
 
 from schemas import ErrorDetail
 from service.backoff import attempt_delay
-from service.batch.api import BatchApi, BatchStatus
+from service.batch.api import BatchStatus
 from service.batch.assembly import Assembler, Waiting, blame
-from service.batch.publisher import OutcomePublisher
+from service.batch.parts import BatchParts
 from service.batch.records import Entry, OpenBatch, chunk_records
 from service.batch.results import Publish, error_event
 from service.breaker import OVERLOAD, organisation_failure
 from service.errors import ClaudeError, ClaudeFatal
-from service.kafka.handoff_log import HandOffLog
-from service.metrics import Metrics
-from service.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -34,23 +31,12 @@ CREATE_BACKOFF = (1.0, 60.0)  # first and longest wait between failed creates, s
 
 
 class Submitter:
-    def __init__(
-        self,
-        settings: Settings,
-        metrics: Metrics,
-        api: BatchApi,
-        records: HandOffLog,
-        publisher: OutcomePublisher,
-        recorded: Callable[[OpenBatch], None],
-    ) -> None:
-        self._settings = settings
-        self._metrics = metrics
-        self._api = api
-        self._records = records
-        self._publisher = publisher
+    def __init__(self, parts: BatchParts, recorded: Callable[[OpenBatch], None]) -> None:
+        self._settings, self._metrics, self._api = parts.settings, parts.metrics, parts.api
+        self._records, self._publisher = parts.records, parts.publisher
         self._recorded = recorded  # the index sees redone prompts at once, before the tail does
-        self._instance = settings.pipeline.service_instance
-        b = settings.batch
+        self._instance = parts.settings.pipeline.service_instance
+        b = parts.settings.batch
         self._assembler = Assembler(b.max_requests, b.max_bytes, b.max_wait_seconds)
         self._wake = asyncio.Event()
         self._flush = False

@@ -13,6 +13,7 @@ from pydantic import ValidationError
 from schemas import CompletionEvent, DeltaEvent, ErrorEvent, PromptEvent
 from service.cli.common import CliFailure
 from service.kafka.clients import (
+    AIOKafkaClient,
     ClientError,
     ConsumerRecord,
     TopicPartition,
@@ -34,6 +35,15 @@ def unreachable(settings: Settings, exc: Exception) -> CliFailure:
         f"cannot reach Kafka at {settings.kafka.bootstrap_servers} ({type(exc).__name__})",
         hint="is a broker running? `claude-kafka dev` starts one; pass its address with -b HOST:PORT",
     )
+
+
+async def start_or_unreachable(client: AIOKafkaClient, settings: Settings) -> None:
+    """Start a consumer or producer; a broker that does not answer is one line with a hint."""
+    try:
+        await client.start()
+    except ClientError as exc:  # KafkaConnectionError is one
+        await client.stop()
+        raise unreachable(settings, exc) from exc
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,11 +91,7 @@ class OutputFollower:
 
     async def start(self) -> None:
         self._started_ms = int(time.time() * 1000)
-        try:
-            await self._consumer.start()
-        except ClientError as exc:
-            await self._consumer.stop()
-            raise unreachable(self._settings, exc) from exc
+        await start_or_unreachable(self._consumer, self._settings)
         try:
             existing = await self._consumer.topics()
             missing = [topic for topic in self._kinds if topic not in existing]
@@ -170,11 +176,7 @@ def oversize(prompt: PromptEvent, limit: int) -> str | None:
 async def send_prompts(settings: Settings, prompts: Iterable[PromptEvent]) -> list[tuple[int, int]]:
     """Publish prompts (key = custom_id) and wait for the broker's acks; ``[(partition, offset)]``."""
     producer = cli_producer(settings.kafka)
-    try:
-        await producer.start()
-    except ClientError as exc:  # KafkaConnectionError is one
-        await producer.stop()
-        raise unreachable(settings, exc) from exc
+    await start_or_unreachable(producer, settings)
     try:
         futures = [
             await producer.send(

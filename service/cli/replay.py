@@ -13,7 +13,7 @@ from pydantic import ValidationError
 
 from schemas import ErrorEvent
 from service.cli import main
-from service.cli.bus import unreachable
+from service.cli.bus import start_or_unreachable
 from service.cli.common import (
     CliFailure,
     bootstrap_option,
@@ -22,7 +22,7 @@ from service.cli.common import (
     settings_or_exit,
 )
 from service.cli.replay_plan import Plan, Replay, Selection, parse_rate, parse_time, plan
-from service.kafka.clients import ClientError, TopicPartition, cli_producer, quiet_client_logs, reader
+from service.kafka.clients import TopicPartition, cli_producer, quiet_client_logs, reader
 from service.settings import Settings
 
 READ_LIMIT_SECONDS = 120.0
@@ -42,11 +42,7 @@ async def read_dead_letters(settings: Settings) -> tuple[list[Dead], int]:
     """
     topic = settings.topics.errors
     consumer = reader(settings.kafka)
-    try:
-        await consumer.start()
-    except ClientError as exc:
-        await consumer.stop()
-        raise unreachable(settings, exc) from exc
+    await start_or_unreachable(consumer, settings)
     events: list[Dead] = []
     foreign = 0
     try:
@@ -93,11 +89,7 @@ async def read_dead_letters(settings: Settings) -> tuple[list[Dead], int]:
 async def resend(settings: Settings, replays: Sequence[Replay], rate: float | None) -> int:
     """Produce ``replays`` to the prompts topic at most ``rate`` per second; the count acknowledged."""
     producer = cli_producer(settings.kafka)
-    try:
-        await producer.start()
-    except ClientError as exc:
-        await producer.stop()
-        raise unreachable(settings, exc) from exc
+    await start_or_unreachable(producer, settings)
     try:
         futures = []
         started = time.monotonic()

@@ -17,7 +17,10 @@ from aiokafka.errors import KafkaError as ClientError
 from service.kafka.config import common_kwargs, producer_kwargs
 from service.settings import KafkaSettings
 
+AIOKafkaClient = AIOKafkaConsumer | AIOKafkaProducer
+
 __all__ = [
+    "AIOKafkaClient",
     "ClientError",
     "ConsumerRecord",
     "TopicPartition",
