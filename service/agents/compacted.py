@@ -21,10 +21,10 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import KafkaError as AIOKafkaError
 from aiokafka.errors import MessageSizeTooLargeError
 
-from service.batch.handoff_log import caught_up
+from service.backoff import attempt_delay
 from service.errors import ClaudeKafkaError
 from service.kafka.config import common_kwargs, producer_kwargs
-from service.pipeline.backoff import attempt_delay
+from service.kafka.handoff_log import caught_up
 from service.settings import KafkaSettings
 
 log = logging.getLogger(__name__)

@@ -25,8 +25,8 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from schemas import PromptParams, Session
 from service.agents import turns
 from service.agents.compacted import CompactedTable
+from service.events import Job
 from service.metrics import Metrics
-from service.pipeline.events import Job
 
 log = logging.getLogger(__name__)
 
