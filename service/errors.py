@@ -112,6 +112,12 @@ class KafkaError(ClaudeKafkaError):
     type = "kafka_error"
 
 
+class LoopFailed(ClaudeKafkaError):
+    """A tool loop cannot go on (its record cannot be written): the prompt gets a ``loop_failed`` error."""
+
+    type = "loop_failed"
+
+
 class CallbackRefused(ClaudeKafkaError):
     """A callback URL or the address it resolves to is not allowed; ``reason`` is a metric label."""
 

@@ -24,8 +24,8 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from schemas import PromptParams, Session
 from service.agents import turns
-from service.agents.compacted import CompactedTable
 from service.events import Job
+from service.kafka.compacted import CompactedTable
 from service.metrics import Metrics
 
 log = logging.getLogger(__name__)

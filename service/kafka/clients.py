@@ -25,6 +25,8 @@ __all__ = [
     "ConsumerRecord",
     "TopicPartition",
     "cli_producer",
+    "group_member",
+    "producer",
     "quiet_client_logs",
     "reader",
 ]
@@ -33,6 +35,25 @@ __all__ = [
 def reader(kafka: KafkaSettings, **options: Any) -> AIOKafkaConsumer:
     """A consumer outside any group that commits nothing: it is assigned partitions and seeks."""
     return AIOKafkaConsumer(**common_kwargs(kafka), group_id=None, enable_auto_commit=False, **options)
+
+
+def group_member(kafka: KafkaSettings, topic: str, group: str, **options: Any) -> AIOKafkaConsumer:
+    """A consumer-group member of ``group`` on ``topic`` that commits by hand (the tool worker's)."""
+    return AIOKafkaConsumer(
+        topic,
+        **common_kwargs(kafka),
+        group_id=group,
+        enable_auto_commit=False,
+        session_timeout_ms=kafka.session_timeout_ms,
+        heartbeat_interval_ms=kafka.heartbeat_interval_ms,
+        fetch_max_wait_ms=kafka.fetch_max_wait_ms,
+        **options,
+    )
+
+
+def producer(kafka: KafkaSettings) -> AIOKafkaProducer:
+    """A producer configured as the service's own (idempotence as KAFKA_ENABLE_IDEMPOTENCE says)."""
+    return AIOKafkaProducer(**producer_kwargs(kafka))
 
 
 def cli_producer(kafka: KafkaSettings) -> AIOKafkaProducer:

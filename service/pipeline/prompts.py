@@ -23,12 +23,11 @@ from typing import Any
 
 from schemas import ErrorDetail, Timings
 from service import events, logs, tracing
-from service.agents.compacted import LoopFailed
 from service.agents.loop import LoopResult, ToolLoop
 from service.agents.sessions import Sessions, exchange
 from service.backoff import attempt_delay
 from service.barrier import CrashBarrier
-from service.errors import ClaudeError, ClaudeFatal, KafkaError
+from service.errors import ClaudeError, ClaudeFatal, KafkaError, LoopFailed
 from service.kafka.outputs import Acks, Outputs, encode_key, publish_error_event
 from service.kafka.retry import retry_delay
 from service.metrics import Metrics

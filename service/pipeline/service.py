@@ -19,17 +19,17 @@ from typing import Any
 
 from schemas import Mode, SourceRecord
 from service import events, logs, tracing
-from service.agents.compacted import CompactedTable
 from service.agents.loop import STREAM_POOL, WAITING_POOL, ToolLoop
-from service.agents.results import ToolResults
 from service.agents.runlog import RunLog
 from service.agents.sessions import Sessions
 from service.barrier import CrashBarrier
 from service.breaker import Policy
+from service.kafka.compacted import CompactedTable
 from service.kafka.consumeloop import ConsumeLoop
 from service.kafka.inputs import InputRecord, Partition
 from service.kafka.outputs import Outputs, publish_error_event
 from service.kafka.probing import BrokerProbe
+from service.kafka.tool_results import ToolResults
 from service.kafka.workers import RecordWorkers, Work
 from service.metrics import Metrics
 from service.models import DeprecationNotice
@@ -94,8 +94,8 @@ class StreamingPipeline(ConsumeLoop):
             enabled=pipeline.circuit_breaker,
         )
         self.tool_results = ToolResults(settings.kafka, settings.topics.tool_results, metrics)
-        self.runs = RunLog(settings.kafka, settings.topics.runs)
-        self.session_table = CompactedTable(settings.kafka, settings.topics.sessions)
+        self.runs = RunLog(settings.kafka, settings.topics.runs, self.outputs)
+        self.session_table = CompactedTable(settings.kafka, settings.topics.sessions, self.outputs)
         sessions = Sessions(self.session_table, settings.pipeline.session_max_tokens, metrics)
         self.loop = ToolLoop(
             self.outputs, settings.topics.tool_calls, self.tool_results, self.runs, metrics, self._source
