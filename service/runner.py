@@ -63,14 +63,12 @@ class Runner:
 
     async def serve(self) -> None:
         log.info("starting", extra={"instance": self.settings.pipeline.service_instance})
-        await start_health(self.health)
-        batches_started = False
         try:
+            await start_health(self.health)
             if not await self._wait_for_kafka():
                 return
             await self.outputs.start()
             await self.batches.start()
-            batches_started = True
             await self.pipeline.start()
             log.info(
                 "running",
@@ -81,9 +79,9 @@ class Runner:
             self.batches.flush()  # waiting batch prompts are submitted within the grace period
             await self.pipeline.drain(self.settings.pipeline.shutdown_grace_seconds)
         finally:
+            # Everything, started or not: each was built with its clients, which must be closed.
             log.info("stopping")
-            if batches_started:
-                await self.batches.stop()
+            await self.batches.stop()
             await self.pipeline.stop()
             await self.outputs.stop()  # flushes what the drains left pending
             await stop_health(self.health)

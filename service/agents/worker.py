@@ -74,19 +74,17 @@ class ToolWorker:
 
     async def run(self) -> None:
         """Answer calls until ``request_stop``; never dies on a record or a Kafka error."""
-        await self._producer.start()
         try:
+            await self._producer.start()
             await self._consumer.start()
-            try:
-                while not self._stopping.is_set():
-                    try:
-                        await self._poll_once()
-                    except ClientError as exc:
-                        log.warning("tool worker: kafka error, retrying: %r", exc)
-                        await asyncio.sleep(RETRY_SECONDS)
-            finally:
-                await self._consumer.stop()
-        finally:
+            while not self._stopping.is_set():
+                try:
+                    await self._poll_once()
+                except ClientError as exc:
+                    log.warning("tool worker: kafka error, retrying: %r", exc)
+                    await asyncio.sleep(RETRY_SECONDS)
+        finally:  # both, started or not: a client built and never stopped leaks (aiokafka warns)
+            await self._consumer.stop()
             await self._producer.stop()
 
     async def _poll_once(self) -> None:

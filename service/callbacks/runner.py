@@ -38,8 +38,8 @@ class CallbacksRunner:
 
     async def serve(self) -> None:
         log.info("starting callbacks", extra={"group": self.settings.callbacks.group_id})
-        await start_health(self.health)
         try:
+            await start_health(self.health)
             await self.dispatcher.start()
             topics = self.settings.topics
             log.info("delivering callbacks", extra={"topics": [topics.completions, topics.errors]})

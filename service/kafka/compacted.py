@@ -64,9 +64,9 @@ class CompactedTable:
         self.enabled = True
 
     async def stop(self) -> None:
-        if self.started:
-            self.started = False
-            await self._consumer.stop()
+        # Always: a client built but never started still holds an open flag (aiokafka warns).
+        self.started = False
+        await self._consumer.stop()
 
     async def follow(self) -> None:
         """Read the topic into ``view`` until cancelled; never dies on a record or a Kafka error."""

@@ -89,9 +89,9 @@ class HandOffTail:
         self.started = True
 
     async def stop(self) -> None:
-        if self.started:
-            self.started = False
-            await self._consumer.stop()
+        # Always: a client built but never started still holds an open flag (aiokafka warns).
+        self.started = False
+        await self._consumer.stop()
 
     async def catch_up(self) -> list[tuple[str, bytes | None]]:
         """Every record from the beginning up to the high watermark seen while reading."""

@@ -65,9 +65,9 @@ class Outputs:
         self.started = True
 
     async def stop(self) -> None:
-        if self.started:
-            self.started = False
-            await self._producer.stop()  # flushes pending batches first
+        # Always: a client built but never started still holds an open flag (aiokafka warns).
+        self.started = False
+        await self._producer.stop()  # flushes pending batches first
 
     async def flush(self) -> None:
         await self._producer.flush()

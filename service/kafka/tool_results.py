@@ -91,9 +91,9 @@ class ToolResults:
         await self._assign()
 
     async def stop(self) -> None:
-        if self.started:
-            self.started = False
-            await self._consumer.stop()
+        # Always: a client built but never started still holds an open flag (aiokafka warns).
+        self.started = False
+        await self._consumer.stop()
         self.waiters.cancel_all()
 
     async def _assign(self) -> None:
