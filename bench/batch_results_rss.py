@@ -27,7 +27,7 @@ from schemas import SourceRecord
 from service.batch.api import BatchApi
 from service.batch.records import Entry
 from service.batch.results import Publish, outcome
-from service.pipeline.pricing import PriceTable
+from service.pricing import PriceTable
 from service.settings import AnthropicSettings
 
 MB = 1024 * 1024

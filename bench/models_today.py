@@ -16,7 +16,7 @@ import anthropic
 from service.emulator import EmulatorConfig
 from service.emulator.server import EmulatorThread
 from service.models import RETIRED, SDK_MODELS, lifecycle
-from service.pipeline.pricing import PriceTable
+from service.pricing import PriceTable
 
 # One reference prompt: fresh input, output, 5-minute and 1-hour cache writes, cache reads.
 USAGE = {

@@ -5,7 +5,7 @@
     ├── ClaudeError            the Claude API or the stream failed (translated from the SDK)
     │   ├── ClaudeRetryable    worth another attempt (overload, rate limit, cut stream, 5xx)
     │   └── ClaudeFatal        the request itself is wrong (400, 401, 403, 404, 413)
-    ├── KafkaError             the broker failed (translated from aiokafka)
+    ├── KafkaError             the broker failed (aiokafka's errors, translated)
     └── CallbackRefused        a callback destination is not allowed; no request is made
 
 SDK and aiokafka exceptions are translated at the adapters; the pipeline only sees these. Which of
@@ -110,6 +110,12 @@ class ClaudeFatal(ClaudeError):
 
 class KafkaError(ClaudeKafkaError):
     type = "kafka_error"
+
+
+class LoopFailed(ClaudeKafkaError):
+    """A tool loop cannot go on (its record cannot be written): the prompt gets a ``loop_failed`` error."""
+
+    type = "loop_failed"
 
 
 class CallbackRefused(ClaudeKafkaError):

@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import choose_encoder
 
-Readiness = Callable[[], tuple[bool, str]]
+from service.settings import ObservabilitySettings
+
+log = logging.getLogger(__name__)
+
+ReadyCheck = Callable[[], tuple[bool, str]]
+"""What ``/readyz`` asks: (ready, reason); ``service.kafka.readiness`` decides it."""
 
 
-def build_app(registry: CollectorRegistry, readiness: Readiness) -> web.Application:
+def build_app(registry: CollectorRegistry, readiness: ReadyCheck) -> web.Application:
     async def metrics(request: web.Request) -> web.Response:
         encoder, content_type = choose_encoder(request.headers.get("Accept", ""))
         return web.Response(body=encoder(registry), headers={"Content-Type": content_type})
@@ -34,7 +40,7 @@ def build_app(registry: CollectorRegistry, readiness: Readiness) -> web.Applicat
 
 
 class HealthServer:
-    def __init__(self, registry: CollectorRegistry, readiness: Readiness, host: str, port: int) -> None:
+    def __init__(self, registry: CollectorRegistry, readiness: ReadyCheck, host: str, port: int) -> None:
         self._runner = web.AppRunner(build_app(registry, readiness), access_log=None)
         self._host, self._port = host, port
         self.port: int | None = None
@@ -49,3 +55,23 @@ class HealthServer:
 
     async def stop(self) -> None:
         await self._runner.cleanup()
+
+
+def health_server(
+    registry: CollectorRegistry, readiness: ReadyCheck, observability: ObservabilitySettings
+) -> HealthServer | None:
+    """The listener of a long-running command, or ``None`` when METRICS_PORT is 0 (off)."""
+    if not observability.metrics_port:
+        return None
+    return HealthServer(registry, readiness, observability.metrics_host, observability.metrics_port)
+
+
+async def start_health(health: HealthServer | None) -> None:
+    if health is not None:
+        await health.start()
+        log.info("metrics listening", extra={"port": health.port})
+
+
+async def stop_health(health: HealthServer | None) -> None:
+    if health is not None:
+        await health.stop()

@@ -16,7 +16,7 @@ from anthropic.types import ServerToolUsage, StopReason
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
 
 from service import __version__
-from service.pipeline.pricing import cache_writes
+from service.pricing import cache_writes
 
 PREFIX = "claude_kafka"
 # OpenTelemetry GenAI semantic-convention buckets (gen_ai.client.operation.duration, time to first chunk).
@@ -413,12 +413,13 @@ class Metrics:
 
 
 def _versions() -> dict[str, str]:
-    import aiokafka
+    from importlib.metadata import version
+
     import anthropic
 
     return {
         "version": __version__,
         "anthropic": anthropic.__version__,
-        "aiokafka": aiokafka.__version__,
+        "aiokafka": version("aiokafka"),
         "python": platform.python_version(),
     }

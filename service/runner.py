@@ -10,14 +10,16 @@ import asyncio
 import contextlib
 import logging
 
+from service.backoff import attempt_delay
 from service.batch import BatchCoordinator
-from service.health import HealthServer
+from service.health import health_server, start_health, stop_health
 from service.kafka.bootstrap import bootstrap_problem
+from service.kafka.outputs import Outputs
 from service.lifecycle import GracefulSignals
 from service.metrics import Metrics
-from service.pipeline.backoff import attempt_delay
 from service.pipeline.service import StreamingPipeline
 from service.settings import Settings
+from service.supervisor import Supervisor
 
 log = logging.getLogger(__name__)
 
@@ -33,18 +35,22 @@ class Runner:
         )
         # Batch mode: started before the pipeline (its hand-off must be ready when intake begins),
         # stopped after the drain (which lets waiting batch prompts be submitted within the grace).
-        self.batches = BatchCoordinator(settings, self.metrics)
-        self.pipeline = StreamingPipeline(settings, self.metrics, batch_hand_off=self.batches.hand_off)
-        self.health = (
-            HealthServer(
-                self.metrics.registry,
-                self.pipeline.ready,
-                observability.metrics_host,
-                observability.metrics_port,
-            )
-            if observability.metrics_port
-            else None
+        # A crashed background task stops the process as a signal would, then fails it (exit_code).
+        self.supervisor = Supervisor(self.request_stop)
+        # One producer for the process: the pipeline's outputs, batch results and hand-off records.
+        # Started first and stopped last, so every subsystem's drain can still publish.
+        self.outputs = Outputs(settings.kafka, self.metrics)
+        self.batches = BatchCoordinator(
+            settings, self.metrics, supervisor=self.supervisor, outputs=self.outputs
         )
+        self.pipeline = StreamingPipeline(
+            settings,
+            self.metrics,
+            batch_hand_off=self.batches.hand_off,
+            supervisor=self.supervisor,
+            outputs=self.outputs,
+        )
+        self.health = health_server(self.metrics.registry, self.pipeline.ready, observability)
         self.signals = GracefulSignals(self.request_stop)
         self._stop = asyncio.Event()
 
@@ -57,15 +63,12 @@ class Runner:
 
     async def serve(self) -> None:
         log.info("starting", extra={"instance": self.settings.pipeline.service_instance})
-        if self.health is not None:
-            await self.health.start()
-            log.info("metrics listening", extra={"port": self.health.port})
-        batches_started = False
         try:
+            await start_health(self.health)
             if not await self._wait_for_kafka():
                 return
+            await self.outputs.start()
             await self.batches.start()
-            batches_started = True
             await self.pipeline.start()
             log.info(
                 "running",
@@ -76,13 +79,18 @@ class Runner:
             self.batches.flush()  # waiting batch prompts are submitted within the grace period
             await self.pipeline.drain(self.settings.pipeline.shutdown_grace_seconds)
         finally:
+            # Everything, started or not: each was built with its clients, which must be closed.
             log.info("stopping")
-            if batches_started:
-                await self.batches.stop()
+            await self.batches.stop()
             await self.pipeline.stop()
-            if self.health is not None:
-                await self.health.stop()
-            log.info("stopped")
+            await self.outputs.stop()  # flushes what the drains left pending
+            await stop_health(self.health)
+            log.info("stopped", extra={"exit_code": self.exit_code})
+
+    @property
+    def exit_code(self) -> int:
+        """Non-zero once a background task crashed: the process exits with it, to be restarted."""
+        return self.supervisor.exit_code
 
     async def _wait_for_kafka(self) -> bool:
         """Retry until a bootstrap server answers (readiness stays false meanwhile); False on a signal."""

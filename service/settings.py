@@ -39,7 +39,7 @@ from pydantic_settings import (
 
 from service import secretfiles
 from service.errors import ConfigError
-from service.pipeline.pricing import read_price_file
+from service.pricing import read_price_file
 from service.profiles import Profile, as_field_values
 
 CommaList = Annotated[tuple[str, ...], NoDecode]

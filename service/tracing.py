@@ -34,8 +34,8 @@ from service.cloudevents import TraceHeaders
 from service.errors import ConfigError
 
 if TYPE_CHECKING:
-    from service.pipeline.inputs import InputRecord
-    from service.pipeline.workers import Work
+    from service.kafka.inputs import InputRecord
+    from service.kafka.workers import Work
 
 log = logging.getLogger(__name__)
 

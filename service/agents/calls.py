@@ -6,7 +6,7 @@ from typing import Any
 
 from schemas import ToolCallEvent
 from service.cloudevents import Headers, TraceHeaders, event_type, headers
-from service.pipeline.events import Job
+from service.events import Job
 
 TOOL_CALL_TYPE = event_type("tool_call")
 

@@ -21,12 +21,12 @@ from schemas import Loop, ToolResultEvent
 from service import tracing
 from service.agents import turns
 from service.agents.calls import call_headers, tool_call
-from service.agents.results import ToolResults
 from service.agents.run import Run
 from service.agents.store import RunStore
+from service.events import Job
+from service.kafka.outputs import Outputs
+from service.kafka.tool_results import ToolResults
 from service.metrics import Metrics
-from service.pipeline.events import Job
-from service.pipeline.outputs import Outputs
 
 log = logging.getLogger(__name__)
 

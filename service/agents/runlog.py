@@ -14,9 +14,11 @@ import logging
 
 from pydantic import ValidationError
 
-from service.agents.compacted import CompactedTable, LoopFailed
 from service.agents.run import Run, Turn
 from service.batch.records import record_key
+from service.errors import LoopFailed
+from service.kafka.compacted import CompactedTable
+from service.kafka.outputs import Outputs
 from service.settings import KafkaSettings
 
 __all__ = ["LoopFailed", "RunLog"]
@@ -25,8 +27,8 @@ log = logging.getLogger(__name__)
 
 
 class RunLog(CompactedTable):
-    def __init__(self, kafka: KafkaSettings, topic: str) -> None:
-        super().__init__(kafka, topic)
+    def __init__(self, kafka: KafkaSettings, topic: str, outputs: Outputs) -> None:
+        super().__init__(kafka, topic, outputs)
         self._written: dict[str, dict[int, bytes]] = {}  # what this process had acknowledged, per run
 
     async def load(self, custom_id: str) -> Run | None:

@@ -24,9 +24,9 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from schemas import PromptParams, Session
 from service.agents import turns
-from service.agents.compacted import CompactedTable
+from service.events import Job
+from service.kafka.compacted import CompactedTable
 from service.metrics import Metrics
-from service.pipeline.events import Job
 
 log = logging.getLogger(__name__)
 

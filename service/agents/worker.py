@@ -15,15 +15,13 @@ import logging
 from collections.abc import Callable, Collection
 from datetime import UTC, datetime
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
-from aiokafka.errors import KafkaError as AIOKafkaError
 from pydantic import ValidationError
 
 from schemas import ToolCallEvent, ToolResultEvent
 from service import tracing
 from service.agents.tools import ToolFailed, run_tool
 from service.cloudevents import event_type, headers
-from service.kafka.config import common_kwargs, producer_kwargs
+from service.kafka.clients import ClientError, group_member, producer
 from service.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -64,17 +62,10 @@ class ToolWorker:
         self._answer_unknown = answer_unknown
         self._on_answer = on_answer
         self._source = b"/claude-kafka/tool-worker"
-        self._consumer = AIOKafkaConsumer(
-            settings.topics.tool_calls,
-            **common_kwargs(settings.kafka),
-            group_id=group,
-            enable_auto_commit=False,
-            auto_offset_reset="earliest",
-            session_timeout_ms=settings.kafka.session_timeout_ms,
-            heartbeat_interval_ms=settings.kafka.heartbeat_interval_ms,
-            fetch_max_wait_ms=settings.kafka.fetch_max_wait_ms,
+        self._consumer = group_member(
+            settings.kafka, settings.topics.tool_calls, group, auto_offset_reset="earliest"
         )
-        self._producer = AIOKafkaProducer(**producer_kwargs(settings.kafka))
+        self._producer = producer(settings.kafka)
         self._stopping = asyncio.Event()
         self.answered = 0
 
@@ -83,19 +74,17 @@ class ToolWorker:
 
     async def run(self) -> None:
         """Answer calls until ``request_stop``; never dies on a record or a Kafka error."""
-        await self._producer.start()
         try:
+            await self._producer.start()
             await self._consumer.start()
-            try:
-                while not self._stopping.is_set():
-                    try:
-                        await self._poll_once()
-                    except AIOKafkaError as exc:
-                        log.warning("tool worker: kafka error, retrying: %r", exc)
-                        await asyncio.sleep(RETRY_SECONDS)
-            finally:
-                await self._consumer.stop()
-        finally:
+            while not self._stopping.is_set():
+                try:
+                    await self._poll_once()
+                except ClientError as exc:
+                    log.warning("tool worker: kafka error, retrying: %r", exc)
+                    await asyncio.sleep(RETRY_SECONDS)
+        finally:  # both, started or not: a client built and never stopped leaks (aiokafka warns)
+            await self._consumer.stop()
             await self._producer.stop()
 
     async def _poll_once(self) -> None:

@@ -7,9 +7,11 @@
 
 Modules: ``records`` (hand-off record, the fold by key, ``HandOffState``, pure), ``assembly`` (when
 and what to submit, pure), ``results`` (result line -> event or resubmission, pure), ``api`` (SDK
-adapter), ``handoff_log`` (Kafka adapter for TOPIC_BATCHES: write, tail, read), ``leadership`` (which
-replica follows batches), ``publisher`` (output events, windowed acks), ``coordinator`` (the I/O loop
-tying them together).
+adapter), ``publisher`` (output events, windowed acks), and one module per job: ``submitter``
+(assemble, create, record), ``index`` (which prompts open batches hold), ``following`` (the leader's
+task per open batch); ``coordinator`` wires them and follows the hand-off topic. The Kafka side,
+``service.kafka.handoff_log`` (write, tail, read TOPIC_BATCHES) and ``service.kafka.leadership``
+(which replica follows batches), lives with the rest of the bus.
 
 **Which replica follows which batch.** Every replica submits; one, the batch leader (the member of
 ``<KAFKA_GROUP_ID>.batches`` assigned partition 0 of TOPIC_BATCHES, where every hand-off record goes),

@@ -6,7 +6,7 @@ connection failures, ``ClaudeFatal`` for the request's own faults). Results come
 file never sits in memory.
 
 A batch create's headers apply to all of its requests, so the header-borne params
-(``service.pipeline.headers``) of a batch's requests are equal (the assembler sees to it); they are
+(``service.headers``) of a batch's requests are equal (the assembler sees to it); they are
 taken out of every request's params and given to the SDK's ``batches.create`` as keyword arguments
 (``beta.messages.batches.create`` when there are ``betas``), which sends them as headers.
 """
@@ -23,10 +23,10 @@ import anthropic
 import httpx2
 from anthropic import AsyncAnthropic
 
+from service.apierrors import refuse_final_retries, translate_api_error
 from service.batch.records import Entry
-from service.errors import ClaudeError, ClaudeRetryable
-from service.pipeline.claude import refuse_final_retries, translate_status_error
-from service.pipeline.headers import header_key, split_params
+from service.errors import ClaudeRetryable
+from service.headers import header_key, split_params
 from service.settings import AnthropicSettings
 
 COUNT_NAMES = ("processing", "succeeded", "errored", "canceled", "expired")
@@ -84,7 +84,7 @@ class BatchApi:
                     requests=requests, workspace_id=workspace_id, user_profile_id=user_profile_id
                 )
         except anthropic.APIError as exc:
-            raise _translate(exc) from None
+            raise translate_api_error(exc) from None
         return _status(batch)
 
     async def retrieve(self, batch_id: str, *, workspace_id: str | None = None) -> BatchStatus:
@@ -94,7 +94,7 @@ class BatchApi:
                 await self._client.messages.batches.retrieve(batch_id, workspace_id=_given(workspace_id))
             )
         except anthropic.APIError as exc:
-            raise _translate(exc) from None
+            raise translate_api_error(exc) from None
 
     async def results(
         self, batch_id: str, *, workspace_id: str | None = None
@@ -106,7 +106,7 @@ class BatchApi:
                 result = line.result.to_dict(mode="json")
                 yield line.custom_id, result
         except anthropic.APIError as exc:
-            raise _translate(exc) from None
+            raise translate_api_error(exc) from None
         except httpx2.HTTPError as exc:  # a body broken mid-way is not wrapped by the SDK
             raise ClaudeRetryable(f"results stream broken: {exc}", type="stream_interrupted") from None
 
@@ -121,16 +121,6 @@ def workspace_of(entries: Sequence[Entry]) -> str | None:
         return None
     value = json.loads(entries[0].params).get("workspace_id")
     return value if isinstance(value, str) else None
-
-
-def _translate(exc: anthropic.APIError) -> ClaudeError:
-    if isinstance(exc, anthropic.APIStatusError):
-        return translate_status_error(exc)
-    if isinstance(exc, anthropic.APITimeoutError):
-        return ClaudeRetryable("request timed out", type="api_timeout")
-    if isinstance(exc, anthropic.APIConnectionError):
-        return ClaudeRetryable(f"connection failed: {exc.__cause__ or exc}", type="api_connection_error")
-    return ClaudeRetryable(str(exc), type="api_error")
 
 
 def _status(batch: Any) -> BatchStatus:

@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass, field
 
 from service.batch.records import Entry
-from service.pipeline.headers import HEADER_PARAMS, HeaderKey, header_key
+from service.headers import HEADER_PARAMS, HeaderKey, header_key
 
 _BLAME = re.compile(r"^requests\.(\d+)\.")
 

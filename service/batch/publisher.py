@@ -12,20 +12,18 @@ import asyncio
 import logging
 
 from schemas import CompletionEvent, SourceRecord
-from service import tracing
+from service import events, tracing
 from service.batch.results import Publish
 from service.cloudevents import TraceHeaders
 from service.errors import KafkaError
+from service.kafka.outputs import Outputs
+from service.kafka.retry import publish_until_acknowledged, retry_delay
 from service.metrics import Metrics
-from service.pipeline import events
-from service.pipeline.backoff import attempt_delay
-from service.pipeline.outputs import Outputs
 from service.settings import TopicSettings
 
 log = logging.getLogger(__name__)
 
 WINDOW = 500
-RETRY_CAP_SECONDS = 30.0
 
 
 class OutcomePublisher:
@@ -42,15 +40,9 @@ class OutcomePublisher:
 
     async def send(self, publish: Publish, trace: TraceHeaders) -> None:
         """Enqueue one final event; ``flush`` waits for it. Retries while the producer refuses."""
-        failures = 0
-        while True:
-            try:
-                future = await self._enqueue(publish, trace)
-                break
-            except KafkaError as exc:
-                failures += 1
-                log.warning("batch outcome not sent, retrying: %s", exc)
-                await asyncio.sleep(attempt_delay(failures, 0.5, RETRY_CAP_SECONDS))
+        future = await publish_until_acknowledged(
+            lambda: self._enqueue(publish, trace), "batch outcome", logger=log
+        )
         self._pending.append((publish, trace, future))
 
     async def flush(self) -> list[str]:
@@ -65,7 +57,7 @@ class OutcomePublisher:
             except KafkaError as exc:
                 failures += 1
                 log.warning("batch outcomes not acknowledged, sending again: %s", exc)
-                await asyncio.sleep(attempt_delay(failures, 0.5, RETRY_CAP_SECONDS))
+                await asyncio.sleep(retry_delay(failures))
                 pending, self._pending = self._pending, []
                 for publish, trace, _ in pending:
                     await self.send(publish, trace)

@@ -18,7 +18,7 @@ from typing import Any
 from schemas import CompletionEvent, ErrorDetail, ErrorEvent, Mode, Timings
 from service.batch.records import Entry
 from service.errors import is_transient
-from service.pipeline.pricing import PriceTable
+from service.pricing import PriceTable
 
 RESUBMITTED = ("expired", "canceled", "missing")
 
@@ -37,7 +37,8 @@ class Resubmit:
     reason: str
 
 
-Outcome = Publish | Resubmit
+Decision = Publish | Resubmit
+"""What one result line becomes (``Outcome`` is the callbacks' word for a final event)."""
 
 
 def outcome(
@@ -48,7 +49,7 @@ def outcome(
     max_attempts: int,
     submitted_at: datetime,
     now: datetime,
-) -> Outcome:
+) -> Decision:
     """Map one ``result`` object (the line's ``result``; None when the file had no line for it)."""
     kind = str(result.get("type")) if result is not None else "missing"
     if result is not None and kind == "succeeded":

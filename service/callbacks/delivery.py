@@ -32,14 +32,14 @@ REFUSED = "refused"
 
 @dataclass(frozen=True, slots=True)
 class Result:
-    outcome: str  # a Verdict value other than "retry", or "refused"
+    verdict: str  # a Verdict value other than "retry", or "refused"
     attempts: int
     status: int | None
     message: str
 
     @property
     def delivered(self) -> bool:
-        return self.outcome == Verdict.DELIVERED
+        return self.verdict == Verdict.DELIVERED
 
 
 class Deliverer:

@@ -8,7 +8,6 @@ pipeline (``claude-kafka run``) never waits for any of this.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 
 from aiohttp.abc import AbstractResolver
@@ -29,13 +28,14 @@ from service.callbacks.outcomes import (
 from service.callbacks.retry import Verdict
 from service.callbacks.signing import secret_key
 from service.errors import ConfigError
+from service.kafka.consumeloop import ConsumeLoop
+from service.kafka.inputs import InputRecord
+from service.kafka.outputs import Outputs, publish_error_event
+from service.kafka.probing import BrokerProbe
+from service.kafka.workers import RecordWorkers
 from service.metrics import Metrics
-from service.pipeline.inputs import InputRecord
-from service.pipeline.outputs import Outputs
-from service.pipeline.probing import BrokerProbe
-from service.pipeline.prompts import publish_error_event
-from service.pipeline.workers import RecordWorkers
 from service.settings import Settings, secret_values
+from service.supervisor import Supervisor
 
 log = logging.getLogger(__name__)
 
@@ -59,15 +59,23 @@ def signing_key(settings: Settings) -> bytes:
     return key
 
 
-class CallbackDispatcher:
+class CallbackDispatcher(ConsumeLoop):
+    name = "callbacks"
+    drain_messages = ("draining callbacks", "callbacks drained")
+
     def __init__(
-        self, settings: Settings, metrics: Metrics, resolver: AbstractResolver | None = None
+        self,
+        settings: Settings,
+        metrics: Metrics,
+        resolver: AbstractResolver | None = None,
+        supervisor: Supervisor | None = None,
     ) -> None:
         callbacks = settings.callbacks
         key = signing_key(settings)
         self._settings = settings
         self._metrics = metrics
         self._barrier = CrashBarrier(metrics, secret_values(settings))
+        self._supervisor = supervisor or Supervisor()
         self._limit = callbacks.max_in_flight
         self._kinds = {settings.topics.completions: "completion", settings.topics.errors: "error"}
         self._source = f"/claude-kafka/{settings.pipeline.service_instance}/callbacks".encode()
@@ -95,32 +103,10 @@ class CallbackDispatcher:
         await self.inputs.start()
         self.probe.bootstrapped()
 
-    def request_stop(self) -> None:
-        self.probe.draining()
-        self.workers.request_stop()
-
-    async def run(self) -> None:
-        """Fetch and deliver until ``request_stop``; never dies on one record or one Kafka error."""
-        probe_task = asyncio.create_task(self.probe.run())
-        try:
-            await self.workers.run()
-        finally:
-            probe_task.cancel()
-
-    async def drain(self, grace: float) -> None:
-        """Let deliveries finish within ``grace``, cancel the rest (redelivered later), commit."""
-        log.info("draining callbacks", extra={"in_flight": self.workers.in_flight, "grace_seconds": grace})
-        finished, cancelled = await self.workers.drain(grace, self.outputs.flush)
-        log.info("callbacks drained", extra={"finished": finished, "cancelled": cancelled})
-
     async def stop(self) -> None:
         await self.inputs.stop()
         await self.client.close()
         await self.outputs.stop()
-
-    def ready(self) -> tuple[bool, str]:
-        """Draining, cluster answering both clients, group joined: as for ``claude-kafka run``."""
-        return self.probe.verdict()
 
     # -- one record --------------------------------------------------------------------------------
     async def _handle(self, record: InputRecord) -> None:
@@ -144,11 +130,11 @@ class CallbackDispatcher:
         result = await self.deliverer.deliver(outcome)
         if result.delivered:
             return
-        refused = result.outcome == REFUSED
+        refused = result.verdict == REFUSED
         error_type = CALLBACK_REFUSED if refused else CALLBACK_FAILED
         # Only a receiver that kept failing might take the same outcome later; a refusal or a final
         # answer (4xx, 410) will not change by sending it again.
-        retryable = result.outcome == Verdict.FAILED and (result.status is None or result.status >= 500)
+        retryable = result.verdict == Verdict.FAILED and (result.status is None or result.status >= 500)
         event = failure(outcome, error_type, result.message, retryable=retryable)
         log.warning(
             "callback not delivered",

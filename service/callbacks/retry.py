@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from enum import StrEnum
 
-from service.pipeline.backoff import attempt_delay
+from service.backoff import attempt_delay
 
 RETRYABLE_STATUSES = frozenset({408, 425, 429})
 

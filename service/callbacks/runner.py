@@ -10,10 +10,11 @@ import logging
 from aiohttp.abc import AbstractResolver
 
 from service.callbacks.dispatcher import CallbackDispatcher
-from service.health import HealthServer
+from service.health import health_server, start_health, stop_health
 from service.lifecycle import GracefulSignals
 from service.metrics import Metrics
 from service.settings import Settings
+from service.supervisor import Supervisor
 
 log = logging.getLogger(__name__)
 
@@ -24,18 +25,9 @@ class CallbacksRunner:
     ) -> None:
         self.settings = settings
         self.metrics = metrics or Metrics()
-        self.dispatcher = CallbackDispatcher(settings, self.metrics, resolver)
-        observability = settings.observability
-        self.health = (
-            HealthServer(
-                self.metrics.registry,
-                self.dispatcher.ready,
-                observability.metrics_host,
-                observability.metrics_port,
-            )
-            if observability.metrics_port
-            else None
-        )
+        self.supervisor = Supervisor(self.request_stop)
+        self.dispatcher = CallbackDispatcher(settings, self.metrics, resolver, self.supervisor)
+        self.health = health_server(self.metrics.registry, self.dispatcher.ready, settings.observability)
         self.signals = GracefulSignals(self.request_stop)
 
     def install_signal_handlers(self) -> None:
@@ -46,10 +38,8 @@ class CallbacksRunner:
 
     async def serve(self) -> None:
         log.info("starting callbacks", extra={"group": self.settings.callbacks.group_id})
-        if self.health is not None:
-            await self.health.start()
-            log.info("metrics listening", extra={"port": self.health.port})
         try:
+            await start_health(self.health)
             await self.dispatcher.start()
             topics = self.settings.topics
             log.info("delivering callbacks", extra={"topics": [topics.completions, topics.errors]})
@@ -58,6 +48,10 @@ class CallbacksRunner:
         finally:
             log.info("stopping")
             await self.dispatcher.stop()
-            if self.health is not None:
-                await self.health.stop()
-            log.info("stopped")
+            await stop_health(self.health)
+            log.info("stopped", extra={"exit_code": self.exit_code})
+
+    @property
+    def exit_code(self) -> int:
+        """Non-zero once a background task crashed: the process exits with it, to be restarted."""
+        return self.supervisor.exit_code

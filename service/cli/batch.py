@@ -221,9 +221,9 @@ def status(bootstrap_servers: str | None, env_file: Path) -> None:
 
 async def _status(settings: Settings) -> list[tuple[Any, ...]]:
     from service.batch.api import COUNT_NAMES, BatchApi
-    from service.batch.handoff_log import read_topic
     from service.batch.records import fold
     from service.errors import ClaudeError
+    from service.kafka.handoff_log import read_topic
 
     folded = fold(await read_topic(settings.kafka, settings.topics.batches))
     api = BatchApi(settings.anthropic)

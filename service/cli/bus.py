@@ -3,19 +3,24 @@
 from __future__ import annotations
 
 import json
-import logging
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
-from aiokafka.errors import KafkaConnectionError, KafkaError
 from pydantic import ValidationError
 
 from schemas import CompletionEvent, DeltaEvent, ErrorEvent, PromptEvent
 from service.cli.common import CliFailure
-from service.kafka.config import common_kwargs, producer_kwargs
+from service.kafka.clients import (
+    AIOKafkaClient,
+    ClientError,
+    ConsumerRecord,
+    TopicPartition,
+    cli_producer,
+    quiet_client_logs,
+    reader,
+)
 from service.settings import Settings
 
 Kind = Literal["delta", "completion", "error"]
@@ -25,16 +30,20 @@ STALE_MS = 5_000
 _MODELS: dict[Kind, type[Event]] = {"delta": DeltaEvent, "completion": CompletionEvent, "error": ErrorEvent}
 
 
-def quiet_client_logs() -> None:
-    """The CLI reports Kafka failures itself, as one line with a hint; aiokafka's own lines are noise."""
-    logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
-
-
 def unreachable(settings: Settings, exc: Exception) -> CliFailure:
     return CliFailure(
         f"cannot reach Kafka at {settings.kafka.bootstrap_servers} ({type(exc).__name__})",
         hint="is a broker running? `claude-kafka dev` starts one; pass its address with -b HOST:PORT",
     )
+
+
+async def start_or_unreachable(client: AIOKafkaClient, settings: Settings) -> None:
+    """Start a consumer or producer; a broker that does not answer is one line with a hint."""
+    try:
+        await client.start()
+    except ClientError as exc:  # KafkaConnectionError is one
+        await client.stop()
+        raise unreachable(settings, exc) from exc
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,20 +87,11 @@ class OutputFollower:
         self._started_ms = 0
         self._settled: set[TopicPartition] = set()
         quiet_client_logs()
-        self._consumer = AIOKafkaConsumer(
-            **common_kwargs(settings.kafka),
-            group_id=None,
-            enable_auto_commit=False,
-            auto_offset_reset="earliest" if from_beginning else "latest",
-        )
+        self._consumer = reader(settings.kafka, auto_offset_reset="earliest" if from_beginning else "latest")
 
     async def start(self) -> None:
         self._started_ms = int(time.time() * 1000)
-        try:
-            await self._consumer.start()
-        except KafkaError as exc:
-            await self._consumer.stop()
-            raise unreachable(self._settings, exc) from exc
+        await start_or_unreachable(self._consumer, self._settings)
         try:
             existing = await self._consumer.topics()
             missing = [topic for topic in self._kinds if topic not in existing]
@@ -146,7 +146,7 @@ class OutputFollower:
         The consumer's fetcher retries a lost broker silently; this is how ``tail`` notices."""
         from service.kafka.probe import metadata_answer
 
-        # The service's own probe (pipeline/inputs.py) reaches the client the same way.
+        # The service's own probe (kafka/inputs.py) reaches the client the same way.
         return await metadata_answer(self._consumer._client, within) is None
 
     async def stop(self) -> None:
@@ -173,25 +173,11 @@ def oversize(prompt: PromptEvent, limit: int) -> str | None:
     return f"prompt is {size:,} bytes; the service refuses records over {limit:,} bytes (MAX_PROMPT_BYTES)"
 
 
-def cli_producer(settings: Settings) -> AIOKafkaProducer:
-    """The producer of every CLI command that publishes prompts (``send``, ``batch submit``).
-
-    One-off CLI sends gain nothing from idempotence, and the embedded broker refuses InitProducerId
-    (aiokafka then fails with ``UnknownError``), so it is off whatever KAFKA_ENABLE_IDEMPOTENCE says.
-    """
-    quiet_client_logs()
-    return AIOKafkaProducer(**{**producer_kwargs(settings.kafka), "enable_idempotence": False})
-
-
 async def send_prompts(settings: Settings, prompts: Iterable[PromptEvent]) -> list[tuple[int, int]]:
     """Publish prompts (key = custom_id, or the session id: a session's prompts stay in order) and
     wait for the broker's acks; ``[(partition, offset)]``."""
-    producer = cli_producer(settings)
-    try:
-        await producer.start()
-    except (KafkaConnectionError, KafkaError) as exc:
-        await producer.stop()
-        raise unreachable(settings, exc) from exc
+    producer = cli_producer(settings.kafka)
+    await start_or_unreachable(producer, settings)
     try:
         futures = [
             await producer.send(

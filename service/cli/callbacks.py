@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sys
 from pathlib import Path
 
 from service.cli import main
@@ -29,9 +30,10 @@ def callbacks(bootstrap_servers: str | None, env_file: Path) -> None:
     settings = settings_or_exit(env_file, kafka=kafka_overrides(bootstrap_servers))
     logs.configure(settings.observability.log_level, settings.observability.log_format)
 
-    async def serve() -> None:
+    async def serve() -> int:
         runner = CallbacksRunner(settings)
         runner.install_signal_handlers()
         await runner.serve()
+        return runner.exit_code  # EXIT_CRASHED after a background task crashed: restart me
 
-    asyncio.run(serve())  # a ConfigError (no hosts, no secret) is one line at the CLI's boundary
+    sys.exit(asyncio.run(serve()))  # a ConfigError (no hosts, no secret) is one line at the CLI's boundary

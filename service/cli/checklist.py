@@ -12,9 +12,7 @@ from datetime import date
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
-from aiokafka.admin import NewTopic
-
-from service.kafka.topics import TopicState, differences
+from service.kafka.topics import TopicSpec, TopicState, differences
 
 if TYPE_CHECKING:  # service.models imports the SDK, which every CLI command would then load
     from service.models import Lifecycle
@@ -62,7 +60,7 @@ def broker(bootstrap: str, error: str | None, brokers: int = 0) -> Check:
     )
 
 
-def topics(specs: Sequence[NewTopic], states: Mapping[str, TopicState], bootstrap: str) -> list[Check]:
+def topics(specs: Sequence[TopicSpec], states: Mapping[str, TopicState], bootstrap: str) -> list[Check]:
     """One check per service topic: present, and the batches topic (the one with configs) as asked.
 
     A partition count other than TOPIC_PARTITIONS is shown, not failed: it bounds how many replicas

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
-import signal
 import sys
 import time
 from dataclasses import dataclass
@@ -88,17 +87,9 @@ async def _dev(options: DevOptions, env_file: Path, *, demo: bool, exit_after_de
     from service.cli.reassemble import Board
     from service.cli.render import make_view
     from service.devstack import DevStack
+    from service.lifecycle import GracefulSignals
 
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-
-    def on_signal() -> None:
-        if stop.is_set():
-            os._exit(130)  # second Ctrl-C: out now; the broker dies with us (parent-death signal)
-        stop.set()
-
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, on_signal)
+    stop = GracefulSignals().install().requested  # a second Ctrl-C exits at once, broker included
 
     board = Board()
     view = make_view(board, live=False if plain else None)

@@ -17,15 +17,12 @@ import urllib.request
 from pathlib import Path
 
 import click
-from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.errors import KafkaError as AIOKafkaError
 
 from service.cli import checklist, main
-from service.cli.bus import quiet_client_logs
 from service.cli.checklist import Check
 from service.cli.common import bootstrap_option, env_file_option, kafka_overrides, settings_or_exit
+from service.kafka.clients import ClientError, TopicPartition, quiet_client_logs, reader
 from service.kafka.committed import committed_positions
-from service.kafka.config import common_kwargs
 from service.kafka.topics import admin_client, cluster_topics, topic_specs
 from service.settings import Settings
 
@@ -35,7 +32,7 @@ PROBE_SECONDS = 3.0
 def _why(exc: BaseException) -> str:
     if isinstance(exc, TimeoutError):
         return f"no answer within {PROBE_SECONDS:g}s"
-    if isinstance(exc, AIOKafkaError):  # aiokafka's messages repeat the address and the socket tuple
+    if isinstance(exc, ClientError):  # aiokafka's messages repeat the address and the socket tuple
         return type(exc).__name__
     text = str(exc)
     return f"{type(exc).__name__}: {text[:100]}" if text else type(exc).__name__
@@ -51,7 +48,7 @@ async def kafka_checks(settings: Settings) -> list[Check]:
         try:
             await asyncio.wait_for(admin.start(), PROBE_SECONDS)
             brokers = await asyncio.wait_for(admin.describe_cluster(), PROBE_SECONDS)
-        except (TimeoutError, AIOKafkaError, OSError) as exc:
+        except (TimeoutError, ClientError, OSError) as exc:
             why = "broker unreachable"
             return [
                 checklist.broker(bootstrap, _why(exc)),
@@ -97,7 +94,7 @@ async def _lag(settings: Settings, partitions: int) -> dict[int, int]:
     topic = settings.topics.prompts
     tps = [TopicPartition(topic, p) for p in range(partitions)]
     committed = await committed_positions(settings.kafka, [(topic, p) for p in range(partitions)])
-    consumer = AIOKafkaConsumer(**common_kwargs(settings.kafka), group_id=None, enable_auto_commit=False)
+    consumer = reader(settings.kafka)
     try:
         await consumer.start()
         consumer.assign(tps)

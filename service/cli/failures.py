@@ -78,24 +78,23 @@ def explain(exc: BaseException, where: Where) -> CliFailure:
 
 
 def _kafka(exc: BaseException, where: Where) -> CliFailure | None:
-    from aiokafka import errors as ak
+    from service.kafka.failures import classify
 
     at = where.bootstrap or "the configured brokers"
-    if isinstance(exc, ak.UnknownTopicOrPartitionError):
+    kind = classify(exc)
+    if kind == "missing_topic":
         return CliFailure(
             f"a topic does not exist on {at}",
             hint="create them with `claude-kafka topics create`, or set TOPIC_* to the existing names",
         )
-    unreachable = (ak.KafkaConnectionError, ak.NodeNotReadyError, ak.NoBrokersAvailable, ak.KafkaTimeoutError)
-    if isinstance(exc, (*unreachable, ak.RequestTimedOutError)):
+    if kind == "unreachable":
         return CliFailure(f"cannot reach Kafka at {at} ({type(exc).__name__})", hint=BROKER_HINT)
-    refused = (ak.AuthenticationFailedError, ak.UnsupportedSaslMechanismError)
-    if isinstance(exc, (*refused, ak.TopicAuthorizationFailedError, ak.GroupAuthorizationFailedError)):
+    if kind == "refused":
         return CliFailure(
             f"Kafka at {at} refused us ({type(exc).__name__})",
             hint="check KAFKA_SECURITY_PROTOCOL, KAFKA_SASL_MECHANISM, KAFKA_SASL_USERNAME/PASSWORD and ACLs",
         )
-    if isinstance(exc, ak.KafkaError):
+    if kind == "rejected":
         # The embedded broker answers UnknownError to what it does not support (InitProducerId for an
         # idempotent producer, most often: the real-cluster settings against the dev broker).
         return CliFailure(

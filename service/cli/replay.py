@@ -9,13 +9,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import click
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from aiokafka.errors import KafkaError
 from pydantic import ValidationError
 
 from schemas import ErrorEvent
 from service.cli import main
-from service.cli.bus import quiet_client_logs, unreachable
+from service.cli.bus import start_or_unreachable
 from service.cli.common import (
     CliFailure,
     bootstrap_option,
@@ -24,7 +22,7 @@ from service.cli.common import (
     settings_or_exit,
 )
 from service.cli.replay_plan import Plan, Replay, Selection, parse_rate, parse_time, plan
-from service.kafka.config import common_kwargs, producer_kwargs
+from service.kafka.clients import TopicPartition, cli_producer, quiet_client_logs, reader
 from service.settings import Settings
 
 READ_LIMIT_SECONDS = 120.0
@@ -43,12 +41,8 @@ async def read_dead_letters(settings: Settings) -> tuple[list[Dead], int]:
     this runs land after that mark and are not read again.
     """
     topic = settings.topics.errors
-    consumer = AIOKafkaConsumer(**common_kwargs(settings.kafka), group_id=None, enable_auto_commit=False)
-    try:
-        await consumer.start()
-    except KafkaError as exc:
-        await consumer.stop()
-        raise unreachable(settings, exc) from exc
+    consumer = reader(settings.kafka)
+    await start_or_unreachable(consumer, settings)
     events: list[Dead] = []
     foreign = 0
     try:
@@ -92,20 +86,10 @@ async def read_dead_letters(settings: Settings) -> tuple[list[Dead], int]:
     return events, foreign
 
 
-def cli_producer(settings: Settings) -> AIOKafkaProducer:
-    # The producer `send` uses: one-off CLI sends gain nothing from idempotence, and the embedded
-    # broker refuses InitProducerId.
-    return AIOKafkaProducer(**{**producer_kwargs(settings.kafka), "enable_idempotence": False})
-
-
 async def resend(settings: Settings, replays: Sequence[Replay], rate: float | None) -> int:
     """Produce ``replays`` to the prompts topic at most ``rate`` per second; the count acknowledged."""
-    producer = cli_producer(settings)
-    try:
-        await producer.start()
-    except KafkaError as exc:
-        await producer.stop()
-        raise unreachable(settings, exc) from exc
+    producer = cli_producer(settings.kafka)
+    await start_or_unreachable(producer, settings)
     try:
         futures = []
         started = time.monotonic()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sys
 from pathlib import Path
 
 from service.cli import main
@@ -42,12 +43,14 @@ def run(bootstrap_servers: str | None, env_file: Path) -> None:
     # Off unless OTEL_* variables ask; a ConfigError (one line) when they do and the [otel] extra is missing.
     tracing.install(settings.pipeline.service_instance)
 
-    async def serve() -> None:
+    async def serve() -> int:
         runner = Runner(settings)
         runner.install_signal_handlers()
         await runner.serve()
+        return runner.exit_code  # EXIT_CRASHED after a background task crashed: restart me
 
     try:
-        asyncio.run(serve())
+        code = asyncio.run(serve())
     finally:
         tracing.shutdown()  # exports the spans still buffered
+    sys.exit(code)

@@ -9,12 +9,9 @@ route modules: messages, models and, when ``service/emulator/batches.py`` exists
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import importlib
 import importlib.util
 import logging
-import os
-import signal
 import threading
 from collections.abc import Awaitable, Callable
 from types import TracebackType
@@ -37,6 +34,7 @@ from service.emulator.wire import (
     CommonHeaders,
     error_response,
 )
+from service.lifecycle import GracefulSignals
 
 log = logging.getLogger(__name__)
 
@@ -256,17 +254,7 @@ def run(config: EmulatorConfig, *, on_start: Callable[[Emulator], None] | None =
 
 
 async def _serve_forever(config: EmulatorConfig, on_start: Callable[[Emulator], None] | None) -> None:
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-
-    def on_signal() -> None:
-        if stop.is_set():
-            os._exit(130)  # second Ctrl-C: the user wants out now, not after the drain
-        stop.set()
-
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError):  # e.g. Windows
-            loop.add_signal_handler(sig, on_signal)
+    stop = GracefulSignals().install().requested  # a second signal exits at once
     async with Emulator(config) as emulator:
         if on_start is not None:
             on_start(emulator)

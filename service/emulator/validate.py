@@ -24,7 +24,7 @@ from anthropic.types.beta import message_create_params as _beta
 
 from service.emulator.config import EmulatorConfig
 from service.emulator.errors import ApiError, invalid_request
-from service.pipeline.headers import HEADER_PARAMS
+from service.headers import HEADER_PARAMS
 
 # SDK 2.15 no longer types the sampling params at all (no model it recommends takes them), but the
 # API still takes them on older models and refuses non-default values on the 5-series (MODEL_RULES).

@@ -16,6 +16,7 @@ from service.kafka.config import common_kwargs
 from service.settings import Settings
 
 TOPIC_ALREADY_EXISTS = 36
+TopicSpec = NewTopic  # what ``topic_specs`` returns, named for the modules that do not import aiokafka
 
 
 def topic_specs(settings: Settings, partitions: int | None = None) -> list[NewTopic]:

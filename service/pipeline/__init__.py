@@ -1,6 +1,7 @@
 """The streaming pipeline: prompts in, Claude streams, deltas/completions/errors out.
 
-Pure modules (no I/O): ``offsets``, ``deltas``, ``accumulate``, ``coalesce``, ``intake``, ``pricing``,
-``backoff``, ``ratelimit``. Adapters: ``claude`` (the SDK), ``outputs`` (producer), ``inputs`` (consumer).
-``prompts`` runs one prompt through its attempts; ``service`` owns the lifecycle.
+Pure modules (no I/O): ``deltas``, ``accumulate``, ``coalesce``, ``continuation``, ``intake``,
+``ratelimit``, ``headroom``. Adapter: ``claude`` (the SDK). ``prompts`` runs one prompt through its
+attempts; ``service`` is the streaming consume loop. Kafka is ``service.kafka`` (the bus); only the
+runner imports this package.
 """

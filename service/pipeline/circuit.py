@@ -15,8 +15,8 @@ from enum import Enum
 
 from prometheus_client import Gauge
 
+from service.breaker import OVERLOAD, REASONS, Breaker, Change, Policy, organisation_failure
 from service.errors import ClaudeError
-from service.pipeline.breaker import OVERLOAD, REASONS, Breaker, Change, Policy, organisation_failure
 
 log = logging.getLogger(__name__)
 

@@ -8,10 +8,10 @@ would only serialise again (``bench/`` measures both paths).
 
 What the SDK does not do is handled here (reference sections 3.7-3.9): an SSE ``error`` event, a body
 broken mid-way (raw ``httpx2`` errors), and a body that ends without ``message_stop`` all become
-``ClaudeRetryable``; HTTP errors are translated to ``ClaudeRetryable`` / ``ClaudeFatal`` by
-``service.errors.is_transient``, with the API's ``error.details.error_code`` as ``ClaudeError.code``.
+``ClaudeRetryable``; HTTP errors are translated to ``ClaudeRetryable`` / ``ClaudeFatal`` in
+``service.apierrors`` (shared with the batch adapter), with ``error.details.error_code`` as the code.
 
-Header-borne params (``betas``, ``workspace_id``, ``user_profile_id``: ``service.pipeline.headers``)
+Header-borne params (``betas``, ``workspace_id``, ``user_profile_id``: ``service.headers``)
 are passed to the SDK as its keyword arguments, so it sends them as the headers it knows; every other
 key goes through ``extra_body`` as sent. ``stream`` is always the adapter's own ``True``.
 """
@@ -26,8 +26,9 @@ import anthropic
 import httpx2
 from anthropic import AsyncAnthropic, AsyncStream
 
-from service.errors import ClaudeError, ClaudeFatal, ClaudeRetryable, is_transient
-from service.pipeline.headers import SERVICE_OWNED, split_params
+from service.apierrors import refuse_final_retries, retry_after_seconds, stream_error, translate_api_error
+from service.errors import ClaudeRetryable
+from service.headers import SERVICE_OWNED, split_params
 from service.settings import AnthropicSettings
 
 # httpx's connection pool walks every connection of the pool on each request start and end (and
@@ -41,76 +42,6 @@ ResponseObserver = Callable[[int, float | None, Mapping[str, str]], None]
 headers (the ``anthropic-ratelimit-*`` headroom is read from them)."""
 
 Event = tuple[bytes, dict[str, Any]]
-
-
-def retry_after_seconds(headers: httpx2.Headers) -> float | None:
-    """The server's requested wait: ``retry-after-ms`` first, then ``retry-after`` (seconds)."""
-    for name, scale in (("retry-after-ms", 1000.0), ("retry-after", 1.0)):
-        value = headers.get(name)
-        if value:
-            try:
-                return float(value) / scale
-            except ValueError:
-                continue
-    return None
-
-
-def _error_fields(body: object, fallback: str) -> tuple[str | None, str, str | None]:
-    """``(error.type, error.message, error.details.error_code)`` of an error envelope."""
-    if isinstance(body, dict):
-        error = body.get("error", body)
-        if isinstance(error, dict):
-            details = error.get("details")
-            code = details.get("error_code") if isinstance(details, dict) else None
-            return (
-                error.get("type"),
-                str(error.get("message", fallback)),
-                code if isinstance(code, str) else None,
-            )
-    return None, fallback, None
-
-
-def translate_status_error(exc: anthropic.APIStatusError) -> ClaudeError:
-    status = exc.status_code
-    kind, message, _ = _error_fields(exc.body, exc.message)
-    code = exc.error_code
-    cls = ClaudeRetryable if is_transient(status, kind, code) else ClaudeFatal
-    return cls(
-        message,
-        type=kind or f"http_{status}",
-        status=status,
-        request_id=exc.request_id,
-        retry_after=retry_after_seconds(exc.response.headers),
-        code=code,
-    )
-
-
-def stream_error(data: str, request_id: str | None) -> ClaudeError:
-    """An SSE ``error`` event: the API's error envelope, sent after a 200."""
-    try:
-        body: object = json.loads(data)
-    except ValueError:
-        body = None
-    kind, message, code = _error_fields(body, data or "stream error")
-    kind = kind or "api_error"
-    cls = ClaudeRetryable if is_transient(200, kind, code) else ClaudeFatal
-    return cls(message, type=kind, status=200, request_id=request_id, code=code)
-
-
-async def refuse_final_retries(response: httpx2.Response) -> None:
-    """Response hook: an error whose ``error_code`` lasts (a spend limit, ...) gets
-    ``x-should-retry: false`` unless the API already said, so the SDK's own retry loop (which retries
-    every 429 otherwise: ``_base_client._should_retry``) does not spend attempts on it."""
-    if response.status_code < 400 or "x-should-retry" in response.headers:
-        return
-    await response.aread()  # an error body is small, and the SDK reads the cached bytes again
-    try:
-        body: object = json.loads(response.content)
-    except ValueError:
-        return
-    kind, _, code = _error_fields(body, "")
-    if code is not None and not is_transient(response.status_code, kind, code):
-        response.headers["x-should-retry"] = "false"
 
 
 class Claude:
@@ -181,14 +112,8 @@ class Claude:
                     user_profile_id=user_profile_id,
                     extra_body=extra,
                 )
-        except anthropic.APIStatusError as exc:
-            raise translate_status_error(exc) from None
-        except anthropic.APITimeoutError:
-            raise ClaudeRetryable("request timed out", type="api_timeout") from None
-        except anthropic.APIConnectionError as exc:
-            raise ClaudeRetryable(
-                f"connection failed: {exc.__cause__ or exc}", type="api_connection_error"
-            ) from None
+        except (anthropic.APIStatusError, anthropic.APITimeoutError, anthropic.APIConnectionError) as exc:
+            raise translate_api_error(exc) from None
         request_id = response.response.headers.get("request-id")
         stopped = False
         try:

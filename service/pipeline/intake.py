@@ -7,7 +7,6 @@ deadline, a param the service owns (``stream``) or a header-borne param that can
 
 from __future__ import annotations
 
-import base64
 import json
 import re
 from dataclasses import dataclass
@@ -18,7 +17,7 @@ from pydantic_core import PydanticSerializationError
 
 from schemas import ErrorDetail, Mode, PromptEvent
 from schemas.events import CUSTOM_ID_PATTERN
-from service.pipeline.headers import header_problem
+from service.headers import header_problem
 from service.settings import PipelineSettings
 
 # A \uD800-\uDFFF escape: JSON allows it, but a lone one decodes to a str that cannot be encoded to
@@ -71,16 +70,6 @@ def describe_validation(exc: ValidationError) -> str:
         where = ".".join(str(p) for p in error["loc"]) or "prompt"
         parts.append(f"{where}: {error['msg']}")
     return "; ".join(parts)
-
-
-def original_text(value: bytes | None) -> tuple[str | None, str]:
-    """The raw record value for replay: (text, "utf-8") or (base64, "base64")."""
-    if value is None:
-        return None, "utf-8"
-    try:
-        return value.decode("utf-8"), "utf-8"
-    except UnicodeDecodeError:
-        return base64.b64encode(value).decode("ascii"), "base64"
 
 
 def decode_prompt(value: bytes | None, rules: PipelineSettings, now: datetime) -> PromptEvent | Rejection:

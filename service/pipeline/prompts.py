@@ -22,30 +22,26 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from schemas import ErrorDetail, Timings
-from service import logs, tracing
-from service.agents.compacted import LoopFailed
+from service import events, logs, tracing
 from service.agents.loop import LoopResult, ToolLoop
 from service.agents.sessions import Sessions, exchange
+from service.backoff import attempt_delay
 from service.barrier import CrashBarrier
-from service.cloudevents import TraceHeaders
-from service.errors import ClaudeError, ClaudeFatal, KafkaError
+from service.errors import ClaudeError, ClaudeFatal, KafkaError, LoopFailed
+from service.kafka.outputs import Acks, Outputs, encode_key, publish_error_event
+from service.kafka.retry import retry_delay
 from service.metrics import Metrics
-from service.pipeline import events
 from service.pipeline.accumulate import MessageAccumulator
-from service.pipeline.backoff import attempt_delay
 from service.pipeline.circuit import Circuit, Verdict
 from service.pipeline.claude import Claude
 from service.pipeline.coalesce import Coalescer
 from service.pipeline.continuation import PAUSE_TURN, continuation_params, merge_messages
 from service.pipeline.deltas import DeltaEncoder, dumps
-from service.pipeline.outputs import Acks, Outputs
-from service.pipeline.pricing import PriceTable
 from service.pipeline.ratelimit import RateGate
+from service.pricing import PriceTable
 from service.settings import Settings, secret_values
 
 log = logging.getLogger(__name__)
-
-KAFKA_RETRY_CAP_SECONDS = 30.0
 
 Outcome = tuple[dict[str, Any], Timings, list[Any], LoopResult | None]
 """An attempt's answer, timings, delta acknowledgements to wait for, and a tool loop's turns."""
@@ -175,7 +171,7 @@ class PromptRunner:
                 # broker is back, however long that takes (the offset stays uncommitted meanwhile).
                 kafka_failures += 1
                 self._metrics.retries.labels("kafka").inc()
-                delay = attempt_delay(kafka_failures, 0.5, KAFKA_RETRY_CAP_SECONDS, None, self._rng)
+                delay = retry_delay(kafka_failures, self._rng)
                 log.warning(
                     "outputs not acknowledged, retrying: %s", exc, extra={"custom_id": job.prompt.custom_id}
                 )
@@ -377,33 +373,6 @@ class _Progress:
     def __init__(self) -> None:
         self.attempt = 1
         self.final: Outcome | None = None  # set once the completion is acknowledged
-
-
-def encode_key(custom_id: str | None) -> bytes | None:
-    return custom_id.encode() if custom_id else None
-
-
-async def publish_error_event(
-    outputs: Outputs, topic: str, source: bytes, event: Any, trace: TraceHeaders
-) -> None:
-    """Send an ErrorEvent and wait for the broker's acknowledgement, retrying while Kafka is down."""
-    value = event.model_dump_json().encode()
-    key = encode_key(event.custom_id)
-    failures = 0
-    while True:
-        try:
-            with tracing.send(topic, key, trace) as carried:
-                headers = events.final_headers(
-                    events.ERROR_TYPE, source, event.custom_id, event.generation, event.attempt, event.source,
-                    carried,
-                )  # fmt: skip
-                future = await outputs.send(topic, key, value, headers)
-            await outputs.acknowledged([], future)
-            return
-        except KafkaError as exc:
-            failures += 1
-            log.warning("error event not acknowledged, retrying: %s", exc)
-            await asyncio.sleep(attempt_delay(failures, 0.5, KAFKA_RETRY_CAP_SECONDS))
 
 
 async def _ticking(

@@ -13,33 +13,35 @@ import contextlib
 import functools
 import logging
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from datetime import UTC, datetime
+from typing import Any
 
 from schemas import Mode, SourceRecord
-from service import logs, tracing
-from service.agents.compacted import CompactedTable
+from service import events, logs, tracing
 from service.agents.loop import STREAM_POOL, WAITING_POOL, ToolLoop
-from service.agents.results import ToolResults
 from service.agents.runlog import RunLog
 from service.agents.sessions import Sessions
 from service.barrier import CrashBarrier
+from service.breaker import Policy
+from service.kafka.compacted import CompactedTable
+from service.kafka.consumeloop import ConsumeLoop
+from service.kafka.inputs import InputRecord, Partition
+from service.kafka.outputs import Outputs, publish_error_event
+from service.kafka.probing import BrokerProbe
+from service.kafka.tool_results import ToolResults
+from service.kafka.workers import RecordWorkers, Work
 from service.metrics import Metrics
 from service.models import DeprecationNotice
-from service.pipeline import events
-from service.pipeline.breaker import Policy
 from service.pipeline.circuit import Circuit
 from service.pipeline.claude import Claude
 from service.pipeline.headroom import read_headroom
-from service.pipeline.inputs import InputRecord, Partition
 from service.pipeline.intake import Rejection, decode_prompt
-from service.pipeline.outputs import Outputs
-from service.pipeline.pricing import PriceTable
-from service.pipeline.probing import BrokerProbe
-from service.pipeline.prompts import PromptRunner, publish_error_event
+from service.pipeline.prompts import PromptRunner
 from service.pipeline.ratelimit import RateGate
-from service.pipeline.workers import RecordWorkers, Work
+from service.pricing import PriceTable
 from service.settings import Settings, secret_values
+from service.supervisor import Supervisor
 
 BatchHandOff = Callable[[events.Job], Awaitable[None]]
 """Takes a batch-mode prompt; returns once it is durably recorded for the batch path."""
@@ -50,12 +52,22 @@ LAG_INTERVAL_SECONDS = 5.0
 BATCH_POOL = "batch"
 
 
-class StreamingPipeline:
+class StreamingPipeline(ConsumeLoop):
+    name = "pipeline"
+
     def __init__(
-        self, settings: Settings, metrics: Metrics, batch_hand_off: BatchHandOff | None = None
+        self,
+        settings: Settings,
+        metrics: Metrics,
+        batch_hand_off: BatchHandOff | None = None,
+        supervisor: Supervisor | None = None,
+        outputs: Outputs | None = None,
     ) -> None:
+        """``outputs``: the process's producer, started and stopped by its owner; without one the
+        pipeline builds and owns its own."""
         self._settings = settings
         self._batch_hand_off = batch_hand_off
+        self._supervisor = supervisor or Supervisor()
         self._metrics = metrics
         self._deprecations = DeprecationNotice(
             lambda model: metrics.deprecated_model_prompts.labels(model).inc()
@@ -65,7 +77,8 @@ class StreamingPipeline:
         self.gate = RateGate(
             settings.pipeline.rate_limit_rpm, settings.pipeline.rate_limit_tpm, time.monotonic()
         )
-        self.outputs = Outputs(settings.kafka, metrics)
+        self._owns_outputs = outputs is None
+        self.outputs = outputs or Outputs(settings.kafka, metrics)
         self.claude = Claude(settings.anthropic, observe=self._on_api_response)
         pipeline = settings.pipeline
         self.circuit = Circuit(
@@ -81,8 +94,8 @@ class StreamingPipeline:
             enabled=pipeline.circuit_breaker,
         )
         self.tool_results = ToolResults(settings.kafka, settings.topics.tool_results, metrics)
-        self.runs = RunLog(settings.kafka, settings.topics.runs)
-        self.session_table = CompactedTable(settings.kafka, settings.topics.sessions)
+        self.runs = RunLog(settings.kafka, settings.topics.runs, self.outputs)
+        self.session_table = CompactedTable(settings.kafka, settings.topics.sessions, self.outputs)
         sessions = Sessions(self.session_table, settings.pipeline.session_max_tokens, metrics)
         self.loop = ToolLoop(
             self.outputs, settings.topics.tool_calls, self.tool_results, self.runs, metrics, self._source
@@ -127,38 +140,22 @@ class StreamingPipeline:
 
     # -- lifecycle -------------------------------------------------------------------------------
     async def start(self) -> None:
-        await self.outputs.start()
+        if self._owns_outputs:
+            await self.outputs.start()
         await self.tool_results.start()  # positioned before any prompt can publish a tool call
         await self.runs.start()
         await self.session_table.start()
         # Until stop, not run: runs still draining wait for results and read their records.
         self._loop_tasks = [
-            asyncio.create_task(self.tool_results.run()),
-            asyncio.create_task(self.runs.follow()),
-            asyncio.create_task(self.session_table.follow()),
+            self._supervisor.spawn(self.tool_results.run(), "pipeline-tool-results"),
+            self._supervisor.spawn(self.runs.follow(), "pipeline-runs"),
+            self._supervisor.spawn(self.session_table.follow(), "pipeline-sessions"),
         ]
         await self.inputs.start()
         self.probe.bootstrapped()
 
-    def request_stop(self) -> None:
-        self.probe.draining()
-        self.workers.request_stop()
-
-    async def run(self) -> None:
-        """Fetch and dispatch until ``request_stop``; never dies on one record or one Kafka error."""
-        lag_task = asyncio.create_task(self._report_lag())
-        probe_task = asyncio.create_task(self.probe.run())
-        try:
-            await self.workers.run()
-        finally:
-            lag_task.cancel()
-            probe_task.cancel()
-
-    async def drain(self, grace: float) -> None:
-        """Let in-flight prompts finish within ``grace``, cancel the rest, flush, commit."""
-        log.info("draining", extra={"in_flight": self.workers.in_flight, "grace_seconds": grace})
-        finished, cancelled = await self.workers.drain(grace, self.outputs.flush)
-        log.info("drained", extra={"finished": finished, "cancelled": cancelled})
+    def background(self) -> list[tuple[str, Coroutine[Any, Any, None]]]:
+        return [("lag", self._report_lag())]
 
     async def stop(self) -> None:
         for task in self._loop_tasks:
@@ -168,15 +165,13 @@ class StreamingPipeline:
         await self.tool_results.stop()
         await self.runs.stop()
         await self.session_table.stop()
-        await self.outputs.stop()
+        if self._owns_outputs:
+            await self.outputs.stop()
         await self.claude.close()
 
     @property
     def in_flight(self) -> int:
         return self.workers.in_flight
-
-    def ready(self) -> tuple[bool, str]:
-        return self.probe.verdict()
 
     def _circuit_open(self) -> str | None:
         reason = self.circuit.open_reason

@@ -141,7 +141,7 @@ def dead_pid() -> int:
 def test_every_mistake_is_one_line_with_a_hint_and_exit_2(
     command: tuple[str, ...], env: dict[str, str], what: str, taken_port: int, tmp_path: Path
 ) -> None:
-    """The mistake gives exactly one `claude-kafka:` line naming it, with a hint, exit 2, no traceback."""
+    """The mistake gives exactly one `claude-kafka:` line naming it, with a hint, exit 2, no traceback or leak."""
     args = tuple(arg.replace(PORT, str(taken_port)) for arg in command)
     env = {k: v.replace(PORT, str(taken_port)) for k, v in env.items()}
     cli = Cli(*args, cwd=workdir(tmp_path), env=env)
@@ -151,6 +151,7 @@ def test_every_mistake_is_one_line_with_a_hint_and_exit_2(
         cli.kill()
     out = cli.output
     assert "Traceback" not in out, out
+    assert "Unclosed" not in out, out  # a client built before the failure is closed, not leaked
     lines = [line for line in cli.lines if line.startswith("claude-kafka:")]
     assert len(lines) == 1, out
     assert what in lines[0] and "(hint: " in lines[0], out

@@ -13,7 +13,7 @@ from anthropic.types.beta import message_create_params as beta_params
 
 from service.emulator import Emulator, EmulatorConfig
 from service.emulator.validate import BODY_KEYS, validate_message_params
-from service.pipeline.headers import HEADER_PARAMS
+from service.headers import HEADER_PARAMS
 from tests.emulator.conftest import params
 
 CONFIG = EmulatorConfig(models=None)  # any model id: the rules, not the catalogue, are under test

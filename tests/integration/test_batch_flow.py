@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 from anthropic import AsyncAnthropic
 
-from service.batch.handoff_log import read_topic
 from service.batch.records import fold
 from service.emulator import Emulator, EmulatorConfig
+from service.kafka.handoff_log import read_topic
 from tests.integration.batch_helpers import (
     InProcessService,
     batch_prompt,

@@ -17,9 +17,11 @@ import anthropic
 import pytest
 
 from schemas import SourceRecord
-from service.batch.handoff_log import HandOffLog, read_topic
 from service.batch.records import Entry, chunk_records, fold
 from service.emulator import Emulator, EmulatorConfig
+from service.kafka.handoff_log import HandOffLog, read_topic
+from service.kafka.outputs import Outputs
+from service.metrics import Metrics
 from tests.integration.batch_helpers import InProcessService, batch_prompt, batch_settings, finals
 from tests.kafkautil import Collector, Record, committed_offsets, produce
 from tests.services import settings_env
@@ -142,14 +144,15 @@ async def test_prompts_redone_after_their_resumed_batch_ended_are_not_submitted_
                 return (await client.messages.batches.retrieve(batch.id)).processing_status == "ended"
 
             await until(ended, what="the batch ended")
-        log = HandOffLog(settings.kafka, settings.topics.batches)
-        await log.start()
+        producer = Outputs(settings.kafka, Metrics())
+        await producer.start()
         try:
+            log = HandOffLog(producer, settings.topics.batches)
             await log.write(chunk_records(batch.id, entries, datetime.now(UTC), "killed-instance"))
             if published_before:
                 await log.mark_publishing(batch.id)
         finally:
-            await log.stop()
+            await producer.stop()
 
         ends = {p: max(o for q, o in placed if q == p) + 1 for p, _ in placed}
 

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
+from service.events import original_text
 from service.kafka.topics import create_topics
-from service.pipeline.intake import original_text
 from tests.kafkautil import Collector, produce
 from tests.reconcile import check_outputs, final_ids, finals, last_offsets, wait_committed
 from tests.services import ServiceProcess, prompt

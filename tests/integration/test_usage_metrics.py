@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from service.kafka.topics import create_topics
-from service.pipeline.pricing import PriceTable
+from service.pricing import PriceTable
 from tests.integration.test_observability import by_label, finals, scrape, total, wait_until
 from tests.kafkautil import Collector, produce
 from tests.services import EmulatorProcess, ServiceProcess, prompt

@@ -12,9 +12,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from schemas import ErrorEvent, PromptEvent, SourceRecord
+from service import events
+from service.events import original_text
 from service.kafka.topics import create_topics
-from service.pipeline import events
-from service.pipeline.intake import Rejection, decode_prompt, original_text
+from service.pipeline.intake import Rejection, decode_prompt
 from service.settings import PipelineSettings
 from tests.kafkautil import Collector, produce
 from tests.reconcile import last_offsets, tally, wait_committed

@@ -225,7 +225,7 @@ def test_a_loop_cut_at_max_iterations_leaves_its_unanswered_calls_out_of_the_ses
 
 async def test_results_reach_only_the_calls_in_flight_and_only_once() -> None:
     """A result for a waiting call resolves it; another's, a duplicate, or a non-event is dropped."""
-    from service.agents.results import Waiters
+    from service.kafka.tool_results import Waiters
 
     results = Waiters()
     futures = results.expect("c", ["a"])

@@ -10,7 +10,7 @@ import pytest
 
 from schemas import CompletionEvent, ErrorEvent, Mode, SourceRecord
 from service.batch.assembly import Assembler, blame
-from service.batch.coordinator import poll_delay
+from service.batch.following import poll_delay
 from service.batch.records import (
     CHUNK_BYTES,
     Entry,
@@ -22,7 +22,7 @@ from service.batch.records import (
     superseded,
 )
 from service.batch.results import Publish, Resubmit, outcome
-from service.pipeline.pricing import PriceTable
+from service.pricing import PriceTable
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 PARAMS = json.dumps(

@@ -7,8 +7,8 @@ import asyncio
 import pytest
 from prometheus_client import CollectorRegistry, Gauge
 
+from service.breaker import OVERLOAD, Breaker, Policy, organisation_failure
 from service.errors import ClaudeError, ClaudeFatal, ClaudeRetryable
-from service.pipeline.breaker import OVERLOAD, Breaker, Policy, organisation_failure
 from service.pipeline.circuit import Circuit, Verdict
 
 POLICY = Policy(

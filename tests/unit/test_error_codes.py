@@ -9,11 +9,11 @@ import anthropic
 import pytest
 
 from schemas import ErrorEvent, SourceRecord
+from service.apierrors import stream_error
 from service.batch.records import Entry
 from service.batch.results import Publish, outcome
 from service.errors import NON_TRANSIENT_CODES, ClaudeFatal, is_transient
-from service.pipeline.claude import stream_error
-from service.pipeline.pricing import PriceTable
+from service.pricing import PriceTable
 
 
 @pytest.mark.parametrize(

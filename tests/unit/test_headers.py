@@ -12,7 +12,7 @@ import anthropic
 import httpx2
 import pytest
 
-from service.pipeline.headers import HEADER_PARAMS, header_key, header_problem, split_params
+from service.headers import HEADER_PARAMS, header_key, header_problem, split_params
 from service.pipeline.intake import Rejection, decode_prompt
 from service.settings import PipelineSettings
 

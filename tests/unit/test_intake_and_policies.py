@@ -10,8 +10,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from schemas import PromptEvent
-from service.pipeline.backoff import attempt_delay
-from service.pipeline.intake import Rejection, decode_prompt, original_text
+from service.backoff import attempt_delay
+from service.events import original_text
+from service.pipeline.intake import Rejection, decode_prompt
 from service.pipeline.ratelimit import RateGate, TokenBucket
 from service.settings import PipelineSettings
 

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import pytest
 
 from schemas import SourceRecord
-from service.pipeline import events
+from service import events
 from service.pipeline.intake import Rejection, decode_prompt
 from service.settings import PipelineSettings
 

@@ -12,8 +12,8 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from service import logs
 from service.health import build_app
+from service.kafka.readiness import STALE_AFTER_SECONDS, Probe, Readiness
 from service.metrics import Metrics, TenantLabel
-from service.pipeline.readiness import STALE_AFTER_SECONDS, Probe, Readiness
 from service.settings import load_settings, secret_values
 
 FAIL = "no metadata answer within 1.5s"

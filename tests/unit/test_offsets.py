@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from service.pipeline.offsets import OffsetBook, PartitionOffsets
+from service.kafka.offsets import OffsetBook, PartitionOffsets
 
 
 @pytest.mark.parametrize(

@@ -13,7 +13,7 @@ import pytest
 from service.errors import ConfigError
 from service.metrics import Metrics
 from service.models import SDK_MODELS
-from service.pipeline.pricing import PriceFile, PriceTable, cache_writes, shipped_prices
+from service.pricing import PriceFile, PriceTable, cache_writes, shipped_prices
 from service.settings import load_settings
 
 TODAY = date(2026, 12, 1)
@@ -125,7 +125,7 @@ def test_unknown_model_warns_once_and_counts_its_tokens(caplog: pytest.LogCaptur
     """A model with no row: cost None, one warning however many responses, tokens counted as unpriced."""
     table, metrics = PriceTable(), Metrics()
     usage = {"input_tokens": 10, "output_tokens": 5}
-    with caplog.at_level(logging.WARNING, logger="service.pipeline.pricing"):
+    with caplog.at_level(logging.WARNING, logger="service.pricing"):
         for _ in range(3):
             metrics.usage("claude-new-9", "stream", usage, table.cost_usd("claude-new-9", usage))
     assert [r.getMessage() for r in caplog.records if "claude-new-9" in r.getMessage()] == [

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from service.pipeline.readiness import missing_topics
+from service.kafka.readiness import missing_topics
 
 HINT = "(create them with `claude-kafka topics create`)"
 

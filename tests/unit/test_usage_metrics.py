@@ -17,7 +17,7 @@ from service.metrics import (
     server_tool_requests,
     stop_reason_label,
 )
-from service.pipeline.pricing import PriceTable
+from service.pricing import PriceTable
 
 TODAY = date(2026, 12, 1)
 M = 1_000_000

@@ -20,9 +20,9 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 
 from service import logs
 from service.errors import KafkaError
+from service.kafka.inputs import InputRecord, Inputs, Partition
+from service.kafka.offsets import OffsetBook
 from service.metrics import Metrics
-from service.pipeline.inputs import InputRecord, Inputs, Partition
-from service.pipeline.offsets import OffsetBook
 from service.settings import KafkaSettings
 
 log = logging.getLogger(__name__)

@@ -17,40 +17,32 @@ import logging
 import time
 from collections.abc import Mapping
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import TopicPartition
 from aiokafka.errors import KafkaError as AIOKafkaError
 from aiokafka.errors import MessageSizeTooLargeError
 
-from service.batch.handoff_log import caught_up
-from service.errors import ClaudeKafkaError
-from service.kafka.config import common_kwargs, producer_kwargs
-from service.pipeline.backoff import attempt_delay
+from service.errors import LoopFailed
+from service.kafka.clients import reader
+from service.kafka.handoff_log import caught_up
+from service.kafka.outputs import Outputs
+from service.kafka.retry import publish_until_acknowledged
 from service.settings import KafkaSettings
 
 log = logging.getLogger(__name__)
 
 POLL_MS = 200
 CATCH_UP_SECONDS = 30.0
-RETRY_CAP_SECONDS = 30.0
-
-
-class LoopFailed(ClaudeKafkaError):
-    """The run cannot go on (its record cannot be written): the prompt gets a ``loop_failed`` error."""
-
-    type = "loop_failed"
 
 
 class CompactedTable:
-    def __init__(self, kafka: KafkaSettings, topic: str) -> None:
+    """Writes go through the process's one producer (``outputs``, started and stopped by its owner)."""
+
+    def __init__(self, kafka: KafkaSettings, topic: str, outputs: Outputs) -> None:
         self.topic = topic
-        self._consumer = AIOKafkaConsumer(
-            **common_kwargs(kafka),
-            group_id=None,
-            enable_auto_commit=False,
-            auto_offset_reset="earliest",
-            fetch_max_wait_ms=kafka.fetch_max_wait_ms,
+        self._consumer = reader(
+            kafka, auto_offset_reset="earliest", fetch_max_wait_ms=kafka.fetch_max_wait_ms
         )
-        self._producer = AIOKafkaProducer(**producer_kwargs(kafka))
+        self._outputs = outputs
         self.view: dict[str, bytes] = {}
         self._partitions: list[TopicPartition] = []
         self._polls = 0
@@ -59,7 +51,6 @@ class CompactedTable:
         self.started = False
 
     async def start(self) -> None:
-        await self._producer.start()
         await self._consumer.start()
         self.started = True
         await self._consumer.topics()
@@ -73,10 +64,9 @@ class CompactedTable:
         self.enabled = True
 
     async def stop(self) -> None:
-        if self.started:
-            self.started = False
-            await self._consumer.stop()
-            await self._producer.stop()
+        # Always: a client built but never started still holds an open flag (aiokafka warns).
+        self.started = False
+        await self._consumer.stop()
 
     async def follow(self) -> None:
         """Read the topic into ``view`` until cancelled; never dies on a record or a Kafka error."""
@@ -123,18 +113,15 @@ class CompactedTable:
             self._apply(key, value)
 
     async def _send(self, items: Mapping[str, bytes | None]) -> None:
-        failures = 0
-        while True:
+        producer = self._outputs.producer
+
+        async def publish() -> None:
             try:
                 futures = [
-                    await self._producer.send(self.topic, value, key=key.encode())
-                    for key, value in items.items()
+                    await producer.send(self.topic, value, key=key.encode()) for key, value in items.items()
                 ]
                 await asyncio.gather(*futures)
-                return
-            except MessageSizeTooLargeError as exc:
+            except MessageSizeTooLargeError as exc:  # retrying cannot help: the run ends instead
                 raise LoopFailed(f"a record is too large for {self.topic}: {exc!r}") from None
-            except AIOKafkaError as exc:
-                failures += 1
-                log.warning("%s: record not acknowledged, retrying: %r", self.topic, exc)
-                await asyncio.sleep(attempt_delay(failures, 0.5, RETRY_CAP_SECONDS))
+
+        await publish_until_acknowledged(publish, f"{self.topic} record", errors=(AIOKafkaError,), logger=log)

@@ -3,7 +3,7 @@ follow the topic as it grows, hold the batch leadership, and read the whole topi
 
 Every record goes to partition ``HANDOFF_PARTITION``: one partition keeps all of a batch's keys, and a
 resubmission's record, in one order, and the group member assigned that partition is the one replica
-that follows batches (``service.batch.leadership``).
+that follows batches (``service.kafka.leadership``).
 
 Reading does not trust ``end_offsets()`` (the embedded broker reports it wrongly): it reads until each
 position reaches the high watermark the fetch responses report, or until nothing more arrives.
@@ -16,18 +16,18 @@ import logging
 import time
 from collections.abc import Sequence
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaError as AIOKafkaError
 
 from service.batch.records import HandOffRecord, marker_key
 from service.errors import KafkaError
-from service.kafka.config import common_kwargs, producer_kwargs
-from service.pipeline.backoff import attempt_delay
+from service.kafka.clients import reader
+from service.kafka.outputs import Outputs
+from service.kafka.retry import publish_until_acknowledged
 from service.settings import KafkaSettings
 
 log = logging.getLogger(__name__)
 
-RETRY_CAP_SECONDS = 30.0
 QUIET_POLLS = 5  # empty polls in a row that end a read when high watermarks stay unknown
 POLL_MS = 200
 HANDOFF_PARTITION = 0
@@ -35,19 +35,11 @@ TAIL_FETCH_WAIT_MS = 500
 
 
 class HandOffLog:
-    def __init__(self, kafka: KafkaSettings, topic: str) -> None:
+    """Writes through the process's one producer (``Outputs``), which its owner starts and stops."""
+
+    def __init__(self, outputs: Outputs, topic: str) -> None:
         self.topic = topic
-        self._producer = AIOKafkaProducer(**producer_kwargs(kafka))
-        self.started = False
-
-    async def start(self) -> None:
-        await self._producer.start()
-        self.started = True
-
-    async def stop(self) -> None:
-        if self.started:
-            self.started = False
-            await self._producer.stop()
+        self._producer = outputs.producer
 
     async def write(self, records: Sequence[HandOffRecord]) -> None:
         """Send every chunk and return once the broker acknowledged all; retried while Kafka fails."""
@@ -65,19 +57,14 @@ class HandOffLog:
         await self._send_all([(k.encode(), None) for k in keys])
 
     async def _send_all(self, items: list[tuple[bytes, bytes | None]]) -> None:
-        failures = 0
-        while True:
-            try:
-                futures = [
-                    await self._producer.send(self.topic, value, key=key, partition=HANDOFF_PARTITION)
-                    for key, value in items
-                ]
-                await asyncio.gather(*futures)
-                return
-            except AIOKafkaError as exc:
-                failures += 1
-                log.warning("hand-off record not acknowledged, retrying: %r", exc)
-                await asyncio.sleep(attempt_delay(failures, 0.5, RETRY_CAP_SECONDS))
+        async def send_all() -> None:
+            futures = [
+                await self._producer.send(self.topic, value, key=key, partition=HANDOFF_PARTITION)
+                for key, value in items
+            ]
+            await asyncio.gather(*futures)
+
+        await publish_until_acknowledged(send_all, "hand-off record", errors=(AIOKafkaError,), logger=log)
 
 
 class HandOffTail:
@@ -86,12 +73,9 @@ class HandOffTail:
     def __init__(self, kafka: KafkaSettings, topic: str) -> None:
         self.topic = topic
         self._partition = TopicPartition(topic, HANDOFF_PARTITION)
-        self._consumer = AIOKafkaConsumer(
-            **common_kwargs(kafka), group_id=None, enable_auto_commit=False,
-            # Batches run for minutes: half a second to notice a new one is plenty, and an idle
-            # tail then costs a fetch every 500 ms instead of every KAFKA_FETCH_MAX_WAIT_MS.
-            fetch_max_wait_ms=TAIL_FETCH_WAIT_MS,
-        )  # fmt: skip
+        # Batches run for minutes: half a second to notice a new one is plenty, and an idle tail then
+        # costs a fetch every 500 ms instead of every KAFKA_FETCH_MAX_WAIT_MS.
+        self._consumer = reader(kafka, fetch_max_wait_ms=TAIL_FETCH_WAIT_MS)
         self.started = False
 
     async def start(self) -> None:
@@ -105,9 +89,9 @@ class HandOffTail:
         self.started = True
 
     async def stop(self) -> None:
-        if self.started:
-            self.started = False
-            await self._consumer.stop()
+        # Always: a client built but never started still holds an open flag (aiokafka warns).
+        self.started = False
+        await self._consumer.stop()
 
     async def catch_up(self) -> list[tuple[str, bytes | None]]:
         """Every record from the beginning up to the high watermark seen while reading."""
@@ -135,9 +119,7 @@ class HandOffTail:
 
 async def read_topic(kafka: KafkaSettings, topic: str) -> list[tuple[str, bytes | None]]:
     """Every ``(key, value)`` of ``topic`` from the beginning, in offset order per partition."""
-    consumer = AIOKafkaConsumer(
-        **common_kwargs(kafka), group_id=None, enable_auto_commit=False, auto_offset_reset="earliest"
-    )
+    consumer = reader(kafka, auto_offset_reset="earliest")
     out: list[tuple[str, bytes | None]] = []
     try:
         await consumer.start()

@@ -3,17 +3,23 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
+from typing import Any
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError as AIOKafkaError
 
-from service.cloudevents import Headers
+from service import events, tracing
+from service.cloudevents import Headers, TraceHeaders
 from service.errors import KafkaError
 from service.kafka.config import producer_kwargs
 from service.kafka.probe import metadata_answer
+from service.kafka.retry import publish_until_acknowledged
 from service.metrics import Metrics
 from service.settings import KafkaSettings
+
+log = logging.getLogger(__name__)
 
 PRUNE_AT = 64
 
@@ -49,14 +55,19 @@ class Outputs:
         self._metrics = metrics
         self.started = False
 
+    @property
+    def producer(self) -> AIOKafkaProducer:
+        """The aiokafka producer itself, for the hand-off log's partition-pinned sends."""
+        return self._producer
+
     async def start(self) -> None:
         await self._producer.start()
         self.started = True
 
     async def stop(self) -> None:
-        if self.started:
-            self.started = False
-            await self._producer.stop()  # flushes pending batches first
+        # Always: a client built but never started still holds an open flag (aiokafka warns).
+        self.started = False
+        await self._producer.stop()  # flushes pending batches first
 
     async def flush(self) -> None:
         await self._producer.flush()
@@ -97,3 +108,26 @@ class Outputs:
         if not self.started:
             return "producer not started"
         return await metadata_answer(self._producer.client, within)
+
+
+def encode_key(custom_id: str | None) -> bytes | None:
+    return custom_id.encode() if custom_id else None
+
+
+async def publish_error_event(
+    outputs: Outputs, topic: str, source: bytes, event: Any, trace: TraceHeaders
+) -> None:
+    """Send an ErrorEvent and wait for the broker's acknowledgement, retrying while Kafka is down."""
+    value = event.model_dump_json().encode()
+    key = encode_key(event.custom_id)
+
+    async def publish() -> None:
+        with tracing.send(topic, key, trace) as carried:
+            headers = events.final_headers(
+                events.ERROR_TYPE, source, event.custom_id, event.generation, event.attempt, event.source,
+                carried,
+            )  # fmt: skip
+            future = await outputs.send(topic, key, value, headers)
+        await outputs.acknowledged([], future)
+
+    await publish_until_acknowledged(publish, "error event", logger=log)

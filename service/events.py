@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+import base64
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from schemas import CompletionEvent, ErrorDetail, ErrorEvent, Mode, PromptEvent, SourceRecord, Timings
 from service.cloudevents import Headers, TraceHeaders, event_type, headers
-from service.pipeline.intake import original_text
 
 COMPLETION_TYPE = event_type("completion")
 ERROR_TYPE = event_type("error")
@@ -82,6 +82,16 @@ def final_headers(
 ) -> Headers:  # fmt: skip
     subject = custom_id or f"{where.topic}/{where.partition}/{where.offset}"
     return headers(kind, source, f"{subject}:{generation}:{attempt}:final", custom_id, trace)
+
+
+def original_text(value: bytes | None) -> tuple[str | None, str]:
+    """The raw record value for replay: (text, "utf-8") or (base64, "base64")."""
+    if value is None:
+        return None, "utf-8"
+    try:
+        return value.decode("utf-8"), "utf-8"
+    except UnicodeDecodeError:
+        return base64.b64encode(value).decode("ascii"), "base64"
 
 
 def mode_of(prompt: PromptEvent | None) -> str:

@@ -14,9 +14,9 @@ from collections.abc import Callable, Sequence
 
 from prometheus_client import Gauge
 
-from service.pipeline.inputs import Inputs
-from service.pipeline.outputs import Outputs
-from service.pipeline.readiness import (
+from service.kafka.inputs import Inputs
+from service.kafka.outputs import Outputs
+from service.kafka.readiness import (
     PROBE_INTERVAL_SECONDS,
     PROBE_TIMEOUT_SECONDS,
     TOPIC_CHECK_SECONDS,

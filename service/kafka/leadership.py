@@ -13,10 +13,11 @@ from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.coordinator.assignors.sticky.sticky_assignor import StickyPartitionAssignor
 from aiokafka.errors import KafkaError as AIOKafkaError
 
-from service.batch.handoff_log import HANDOFF_PARTITION, RETRY_CAP_SECONDS
 from service.kafka.config import consumer_kwargs
-from service.pipeline.backoff import attempt_delay
+from service.kafka.handoff_log import HANDOFF_PARTITION
+from service.kafka.retry import retry_delay
 from service.settings import KafkaSettings
+from service.supervisor import Supervisor
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +40,7 @@ class BatchLeadership:
         topic: str,
         gained: Callable[[], Awaitable[None]],
         lost: Callable[[], Awaitable[None]],
+        supervisor: Supervisor,
     ) -> None:
         self.group_id = f"{kafka.group_id}.batches"
         self.topic = topic
@@ -48,11 +50,12 @@ class BatchLeadership:
         self.leading = False
         self.assignments = 0  # rebalances this member has come out of
         self._task: asyncio.Task[None] | None = None
+        self._supervisor = supervisor
 
     def start(self) -> None:
         """Join in the background: a group's first join is held for seconds (the broker waits for
         more members), and neither start-up nor submitting batches needs to wait for it."""
-        self._task = asyncio.create_task(self._membership())
+        self._task = self._supervisor.spawn(self._membership(), "batch-leadership")
 
     async def stop(self) -> None:
         """Stop leading (if so), then leave the group so another member takes over at once."""
@@ -78,7 +81,7 @@ class BatchLeadership:
             except AIOKafkaError as exc:
                 failures += 1
                 log.warning("batch leadership group %s: %r, retrying", self.group_id, exc)
-                await asyncio.sleep(attempt_delay(failures, 0.5, RETRY_CAP_SECONDS))
+                await asyncio.sleep(retry_delay(failures))
 
     async def _join(self) -> AIOKafkaConsumer:
         """A started member (its first assignment done), or the error; a failed member is closed."""

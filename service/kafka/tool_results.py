@@ -16,12 +16,12 @@ import asyncio
 import logging
 from collections.abc import Iterable
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import TopicPartition
 from aiokafka.errors import KafkaError as AIOKafkaError
 from pydantic import ValidationError
 
 from schemas import ToolResultEvent
-from service.kafka.config import common_kwargs
+from service.kafka.clients import reader
 from service.metrics import Metrics
 from service.settings import KafkaSettings
 
@@ -79,13 +79,7 @@ class Waiters:
 class ToolResults:
     def __init__(self, kafka: KafkaSettings, topic: str, metrics: Metrics) -> None:
         self.topic = topic
-        self._consumer = AIOKafkaConsumer(
-            **common_kwargs(kafka),
-            group_id=None,
-            enable_auto_commit=False,
-            auto_offset_reset="latest",
-            fetch_max_wait_ms=kafka.fetch_max_wait_ms,
-        )
+        self._consumer = reader(kafka, auto_offset_reset="latest", fetch_max_wait_ms=kafka.fetch_max_wait_ms)
         self._metrics = metrics
         self.waiters = Waiters()
         self._assigned = False
@@ -97,9 +91,9 @@ class ToolResults:
         await self._assign()
 
     async def stop(self) -> None:
-        if self.started:
-            self.started = False
-            await self._consumer.stop()
+        # Always: a client built but never started still holds an open flag (aiokafka warns).
+        self.started = False
+        await self._consumer.stop()
         self.waiters.cancel_all()
 
     async def _assign(self) -> None:

@@ -81,9 +81,9 @@ class Inputs:
         self.started = True
 
     async def stop(self) -> None:
-        if self.started:
-            self.started = False
-            await self._consumer.stop()  # leaves the group so partitions move at once
+        # Always: a client built but never started still holds an open flag (aiokafka warns).
+        self.started = False
+        await self._consumer.stop()  # leaves the group so partitions move at once
 
     async def revoked(self, partitions: list[Partition]) -> None:
         self.joined = False

@@ -92,7 +92,7 @@ class PriceFile(BaseModel):
 
 
 def shipped_prices() -> PriceFile:
-    text = resources.files("service.pipeline").joinpath("prices.json").read_text(encoding="utf-8")
+    text = resources.files("service").joinpath("prices.json").read_text(encoding="utf-8")
     return PriceFile.model_validate_json(text)
 
 
