@@ -15,6 +15,7 @@ import pytest
 
 from service.devbroker import EmbeddedBroker
 from service.settings import Settings, load_settings
+from tests.ports import free_port
 
 # A run started in the background (`make test &`, `nohup`) ignores SIGINT, and children would inherit
 # that: tests that press Ctrl-C on a child process need a terminal's disposition. A caught signal is
@@ -30,7 +31,7 @@ def kafka_bootstrap() -> Iterator[str]:
     if external:
         yield external
         return
-    with EmbeddedBroker() as broker:
+    with EmbeddedBroker(port=free_port()) as broker:
         yield broker.bootstrap
 
 

@@ -16,6 +16,7 @@ import pytest
 
 from service.devbroker import die_with_parent
 from tests.cli.procs import Cli, gone
+from tests.waiting import until_sync
 
 pytestmark = pytest.mark.integration
 
@@ -67,10 +68,12 @@ def test_broker_dies_with_a_killed_dev_process(tmp_path: Path) -> None:
     cli = Cli(*DEV, cwd=tmp_path)
     try:
         cli.wait_for(r"^starting: ")
-        children = cli.descendants()
-        while not children:  # the broker is forked right after the first line
+
+        def forked() -> list[psutil.Process]:
             assert cli.process.poll() is None, cli.output
-            children = cli.descendants()
+            return cli.descendants()
+
+        children = until_sync(forked, 10, "the broker forked", every=0.005)  # right after the first line
     finally:
         cli.kill()
     assert gone(children)
@@ -108,13 +111,23 @@ def test_sigkill_at_any_point_of_start_up_leaves_no_survivor(
         time.sleep(delay)  # the kill point under test, not a wait for a condition
     finally:
         cli.kill()
-    deadline = time.monotonic() + 10
-    while (survivors := marked(mark)) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    for process in survivors:  # leave nothing behind, then fail
+    survivors: list[psutil.Process] = []
+
+    def none_left() -> bool:
+        survivors[:] = marked(mark)
+        return not survivors
+
+    def named() -> str:
         with contextlib.suppress(psutil.Error):
-            process.kill()
-    assert not survivors, [p.cmdline() for p in survivors]
+            return f"no survivor of {[p.cmdline() for p in survivors]}"
+        return f"no survivor ({len(survivors)} left)"
+
+    try:
+        until_sync(none_left, 10, named, every=0.05)
+    finally:
+        for process in survivors:  # leave nothing behind, then fail
+            with contextlib.suppress(psutil.Error):
+                process.kill()
 
 
 def test_a_child_whose_parent_changed_before_the_signal_was_set_exits() -> None:

@@ -11,7 +11,8 @@ import pytest
 
 from tests.cli.procs import Cli, gone
 
-pytestmark = pytest.mark.integration
+# One worker runs the module, so the `stack` fixture (a whole dev stack) starts once under xdist.
+pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("send-tail-dev")]
 
 
 @pytest.fixture(scope="module")
