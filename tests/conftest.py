@@ -24,6 +24,20 @@ if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
     signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Under ``--dist loadgroup`` every ``xdist_group`` test must carry its group in its node id, which
+    is how xdist keeps a group on one worker: a pytest that breaks this (pytest-dev/pytest-xdist#1386)
+    fails the run instead of silently spreading a module's shared fixture over every worker."""
+    if not config.getoption("loadgroup", False):
+        return
+    lost = [
+        item.nodeid for item in items if item.get_closest_marker("xdist_group") and "@" not in item.nodeid
+    ]
+    if lost:
+        raise pytest.UsageError(f"--dist loadgroup lost the xdist_group of {lost[0]} (pytest-xdist#1386)")
+
+
 @pytest.fixture(scope="session")
 def kafka_bootstrap() -> Iterator[str]:
     """Bootstrap address of a real broker: the one in KAFKA_BOOTSTRAP_SERVERS, or an embedded Tansu."""
