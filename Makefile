@@ -29,8 +29,14 @@ typecheck: $(STAMP)
 schemas: $(STAMP)
 	$(BIN)/python -m schemas.generate
 
+# The suite is mostly waiting on brokers and child processes, so it runs in TEST_WORKERS pytest-xdist
+# workers, each with a broker and an emulator of its own (issue 18). TEST_WORKERS=1 runs it serially.
+# --dist loadgroup keeps each `xdist_group` (tests sharing an expensive module fixture) on one worker.
+TEST_WORKERS ?= 4
+XDIST = $(if $(filter-out 0 1,$(TEST_WORKERS)),-n $(TEST_WORKERS) --dist loadgroup)
+
 test: lint typecheck
-	$(BIN)/python -m pytest -q --ignore=tests/reliability --ignore=tests/observability $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -q $(XDIST) --ignore=tests/reliability --ignore=tests/observability $(PYTEST_ARGS)
 
 # The fault suite of issue 11 (~3 min on 2 cores): crashes, API faults, broker trouble, scale, hostile
 # input, secrets, bounded memory. Kept out of `make test` to hold that under its time budget; CI runs both.

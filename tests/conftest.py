@@ -15,12 +15,27 @@ import pytest
 
 from service.devbroker import EmbeddedBroker
 from service.settings import Settings, load_settings
+from tests.ports import free_port
 
 # A run started in the background (`make test &`, `nohup`) ignores SIGINT, and children would inherit
 # that: tests that press Ctrl-C on a child process need a terminal's disposition. A caught signal is
 # reset to the default in an exec'd child; an ignored one is not.
 if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
     signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Under ``--dist loadgroup`` every ``xdist_group`` test must carry its group in its node id, which
+    is how xdist keeps a group on one worker: a pytest that breaks this (pytest-dev/pytest-xdist#1386)
+    fails the run instead of silently spreading a module's shared fixture over every worker."""
+    if not config.getoption("loadgroup", False):
+        return
+    lost = [
+        item.nodeid for item in items if item.get_closest_marker("xdist_group") and "@" not in item.nodeid
+    ]
+    if lost:
+        raise pytest.UsageError(f"--dist loadgroup lost the xdist_group of {lost[0]} (pytest-xdist#1386)")
 
 
 @pytest.fixture(scope="session")
@@ -30,7 +45,7 @@ def kafka_bootstrap() -> Iterator[str]:
     if external:
         yield external
         return
-    with EmbeddedBroker() as broker:
+    with EmbeddedBroker(port=free_port()) as broker:
         yield broker.bootstrap
 
 

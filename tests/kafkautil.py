@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from service.kafka.committed import committed_positions
 from service.kafka.config import common_kwargs, producer_kwargs
 from service.settings import Settings
+from tests.waiting import until
 
 
 @dataclass(frozen=True)
@@ -75,28 +75,32 @@ class Collector:
                 )
 
     async def until(self, condition: Callable[[list[Record]], bool], within: float = 30.0) -> list[Record]:
-        """Poll until ``condition(records)`` holds; fail with a count if it does not within ``timeout``."""
-        deadline = time.monotonic() + within
-        while not condition(self.records):
-            if time.monotonic() > deadline:
-                raise AssertionError(f"condition not met within {within}s; {len(self.records)} records seen")
-            await self.poll()
+        """Poll until ``condition(records)`` holds; fail with a count if it does not within ``within``."""
+
+        async def polled() -> bool:
+            if condition(self.records):
+                return True
+            await self.poll()  # waits up to 200 ms for records: the pace of this wait
+            return condition(self.records)
+
+        await until(polled, within, lambda: f"records condition ({len(self.records)} records seen)", every=0)
         return self.records
 
     async def drain(self, within: float = 30.0) -> list[Record]:
         """Poll until every partition of the topics has been read up to its current high watermark."""
-        deadline = time.monotonic() + within
-        while True:
+        behind: list[TopicPartition] = []
+
+        async def read_to_end() -> bool:
             await self.poll()
-            behind = []
+            behind.clear()
             for tp in self._consumer.assignment():
                 high = self._consumer.highwater(tp)
                 if high is None or await self._consumer.position(tp) < high:
                     behind.append(tp)
-            if not behind:
-                return self.records
-            if time.monotonic() > deadline:
-                raise AssertionError(f"partitions not read to the end within {within}s: {behind}")
+            return not behind
+
+        await until(read_to_end, within, lambda: f"partitions read to the end (behind: {behind})", every=0)
+        return self.records
 
     def on(self, topic: str) -> list[Record]:
         return [r for r in self.records if r.topic == topic]

@@ -7,15 +7,14 @@ for the reliability table: completed, errored by reason, duplicates, lost.
 
 from __future__ import annotations
 
-import asyncio
 import json
-import time
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
 from schemas import CompletionEvent, DeltaEvent, ErrorEvent
 from tests.kafkautil import Record, committed_offsets
+from tests.waiting import until
 
 
 def finals(records: list[Record], topics: Any) -> list[Record]:
@@ -114,14 +113,15 @@ def tally(records: list[Record], topics: Any, expected_ids: set[str]) -> Tally:
 
 async def wait_committed(settings: Any, positions: dict[int, int], within: float = 30.0) -> None:
     """Wait until the group's committed offset of each partition reaches one past its last prompt."""
-    deadline = time.monotonic() + within
-    while True:
-        committed = await committed_offsets(settings, settings.topics.prompts, settings.topics.partitions)
-        if all(committed.get(p) == o for p, o in positions.items()):
-            return
-        if time.monotonic() > deadline:
-            raise AssertionError(f"committed {committed}, expected {positions}")
-        await asyncio.sleep(0.2)
+    committed: dict[int, int | None] = {}
+
+    async def reached() -> bool:
+        committed.update(
+            await committed_offsets(settings, settings.topics.prompts, settings.topics.partitions)
+        )
+        return all(committed.get(p) == o for p, o in positions.items())
+
+    await until(reached, within, lambda: f"committed {committed}, expected {positions}", every=0.2)
 
 
 def last_offsets(placed: list[tuple[int, int]]) -> dict[int, int]:

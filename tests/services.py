@@ -8,15 +8,16 @@ import os
 import signal
 import subprocess
 import sys
-import time
 import urllib.request
 from pathlib import Path
 from typing import Any
 
 from pydantic import SecretStr
 
-from service.devbroker import free_port, parent_death_hook, wait_for_port
+from service.devbroker import parent_death_hook, wait_for_port
 from service.settings import SECTIONS, Settings, env_name
+from tests.ports import free_port
+from tests.waiting import until_sync
 
 MODEL = "claude-haiku-4-5"
 
@@ -124,16 +125,15 @@ class ServiceProcess(ChildProcess):
             return exc.code, exc.read().decode()
 
     def wait_ready(self, within: float = 30.0) -> None:
-        deadline = time.monotonic() + within
-        while time.monotonic() < deadline:
+        def ready() -> bool:
             assert self.process is not None
             if self.process.poll() is not None:
                 raise AssertionError(f"service exited early:\n{self.log()[-3000:]}")
             with contextlib.suppress(OSError):
-                if self.get("/readyz")[0] == 200:
-                    return
-            time.sleep(0.1)
-        raise AssertionError(f"service not ready within {within}s:\n{self.log()[-3000:]}")
+                return self.get("/readyz")[0] == 200
+            return False
+
+        until_sync(ready, within, lambda: f"service ready:\n{self.log()[-3000:]}", every=0.1)
 
 
 class EmulatorProcess(ChildProcess):

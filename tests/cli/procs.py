@@ -9,10 +9,11 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 import psutil
+
+from tests.waiting import until_sync
 
 
 class Cli:
@@ -42,6 +43,7 @@ class Cli:
             self.process.stdin.write(stdin)
             self.process.stdin.close()
         self.lines: list[str] = []
+        self._ended = False
         self._queue: queue.Queue[str | None] = queue.Queue()
         threading.Thread(target=self._read, daemon=True).start()
 
@@ -58,18 +60,23 @@ class Cli:
         for line in self.lines:
             if match := regex.search(line):
                 return match
-        deadline = time.monotonic() + within
-        while (left := deadline - time.monotonic()) > 0:
+
+        def next_line_matches() -> re.Match[str] | None:
+            if self._ended:
+                raise AssertionError(f"output ended, no line matching {pattern!r}:\n{self.output}")
             try:
-                line = self._queue.get(timeout=left)
+                line = self._queue.get(timeout=0.05)  # a line as soon as it arrives: the pace of this wait
             except queue.Empty:
-                break
+                return None
             if line is None:
-                break
-            self.lines.append(line)
-            if match := regex.search(line):
-                return match
-        raise AssertionError(f"no line matching {pattern!r} within {within}s:\n" + "\n".join(self.lines))
+                self._ended = True
+                return next_line_matches()
+            self.lines.append(line)  # only up to the match: later lines stay queued for the next wait
+            return regex.search(line)
+
+        return until_sync(
+            next_line_matches, within, lambda: f"a line matching {pattern!r}:\n{self.output}", every=0
+        )
 
     def finish(self, within: float = 30.0) -> int:
         """Wait for exit and collect the remaining output; the exit code."""

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from service.devbroker import free_port
 from tests.cli.procs import Cli
+from tests.ports import free_port
 
 NOWHERE = {"KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:1"}  # nothing listens: the command would wait for Kafka
 

@@ -21,7 +21,9 @@ DEAD = int(Path("/proc/sys/kernel/pid_max").read_text()) + 1
 @pytest.fixture(scope="module")
 def dev_pid() -> Iterator[int]:
     """A live process that looks like `claude-kafka dev` (its command line says dev)."""
-    process = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", "dev"])
+    # Alive until the teardown kills it: the module's tests may take over a minute on a loaded box
+    # (xdist), and a fake dev that had exited made the live-profile case see a stale one.
+    process = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(3600)", "dev"])
     try:
         yield process.pid
     finally:

@@ -15,7 +15,9 @@ from service.kafka.topics import create_topics
 from service.settings import Settings
 from tests.cli.procs import Cli
 from tests.kafkautil import produce
+from tests.ports import free_port
 from tests.services import settings_env
+from tests.waiting import until
 
 pytestmark = pytest.mark.integration
 
@@ -23,7 +25,7 @@ pytestmark = pytest.mark.integration
 @pytest.fixture
 def own_broker() -> Iterator[EmbeddedBroker]:
     """A broker of this test's own (never the session one): it is stopped and started again here."""
-    broker = EmbeddedBroker()
+    broker = EmbeddedBroker(port=free_port())
     yield broker
     broker.stop(timeout=2.0)
 
@@ -35,17 +37,19 @@ def _marker(name: str) -> tuple[bytes, bytes]:
 async def _produce_until_shown(settings: Settings, tail: Cli, name: str, within: float = 60.0) -> None:
     """Produce ``name`` markers until tail prints one: after a restart the broker is empty, and the
     consumer finds its positions gone only on its next fetch, so the first ones may land before it."""
-    deadline = time.monotonic() + within
     attempt = 0
-    while True:
+
+    async def shown() -> bool:
+        nonlocal attempt
         attempt += 1
         await produce(settings, settings.topics.deltas, [_marker(f"{name}-{attempt}")])
         try:
             tail.wait_for(rf'"custom_id": "{name}-\d+"', within=2.0)
-            return
         except AssertionError:
-            if time.monotonic() > deadline:
-                raise
+            return False
+        return True
+
+    await until(shown, within, lambda: f"tail showing a {name} marker:\n{tail.output}", every=0)
 
 
 async def test_tail_starts_at_the_end_and_reports_the_broker_going_and_coming_back(

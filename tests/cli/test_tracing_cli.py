@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from service.devbroker import free_port
 from tests.cli.procs import Cli
+from tests.ports import free_port
 
 NOWHERE = {"KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:1", "ANTHROPIC_BASE_URL": "http://127.0.0.1:8765"}
 

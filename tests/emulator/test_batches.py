@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import re
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -15,6 +14,7 @@ import pytest_asyncio
 from anthropic import Anthropic, AsyncAnthropic
 
 from service.emulator import Clock, Emulator, EmulatorConfig, EmulatorThread
+from tests.waiting import until, until_sync
 
 MODEL = "claude-sonnet-5-5"
 # 1e-5: processing (300 s emulated) takes ~3 ms, expiry (24 h) ~0.86 s of wall time.
@@ -73,11 +73,22 @@ def threaded() -> Iterator[tuple[EmulatorThread, Anthropic]]:
 
 async def wait_ended(client: AsyncAnthropic, batch_id: str) -> Any:
     """Poll retrieve until ended; a tiny interval, bounded so a stuck batch fails rather than hangs."""
-    deadline = time.monotonic() + 5.0
-    while (batch := await client.messages.batches.retrieve(batch_id)).processing_status != "ended":
-        assert time.monotonic() < deadline, f"batch still {batch.processing_status}"
-        await asyncio.sleep(0.005)
-    return batch
+
+    async def ended() -> Any:
+        batch = await client.messages.batches.retrieve(batch_id)
+        return batch if batch.processing_status == "ended" else None
+
+    return await until(ended, 5.0, f"batch {batch_id} ended", every=0.005)
+
+
+def sync_ended(client: Anthropic, batch_id: str) -> Any:
+    """``wait_ended`` for the sync client."""
+
+    def ended() -> Any:
+        batch = client.messages.batches.retrieve(batch_id)
+        return batch if batch.processing_status == "ended" else None
+
+    return until_sync(ended, 5.0, f"batch {batch_id} ended", every=0.005)
 
 
 async def test_async_batch_ends_with_all_four_result_types(fast):
@@ -132,10 +143,7 @@ def test_sync_client_creates_polls_and_reads_results(threaded):
     _, client = threaded
     ids = [f"s-{i}" for i in range(20)]
     batch = client.messages.batches.create(requests=[request(i) for i in ids])
-    deadline = time.monotonic() + 5
-    while (batch := client.messages.batches.retrieve(batch.id)).processing_status != "ended":
-        assert time.monotonic() < deadline
-        time.sleep(0.005)
+    batch = sync_ended(client, batch.id)
     assert batch.request_counts.succeeded == 20
     lines = list(client.messages.batches.results(batch.id))
     assert sorted(r.custom_id for r in lines) == sorted(ids)
@@ -146,10 +154,7 @@ def test_results_are_deterministic_across_downloads(threaded):
     """Downloading the same results twice yields identical messages (seeded generation)."""
     _, client = threaded
     batch = client.messages.batches.create(requests=[request("d-1"), request("d-2", "emu:batch=errored")])
-    deadline = time.monotonic() + 5
-    while client.messages.batches.retrieve(batch.id).processing_status != "ended":
-        assert time.monotonic() < deadline
-        time.sleep(0.005)
+    sync_ended(client, batch.id)
     first = [r.model_dump() for r in client.messages.batches.results(batch.id)]
     second = [r.model_dump() for r in client.messages.batches.results(batch.id)]
     assert first == second

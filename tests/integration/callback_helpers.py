@@ -15,9 +15,10 @@ from typing import Any
 
 from aiohttp import web
 
-from service.devbroker import free_port
 from service.settings import Settings
+from tests.ports import free_port
 from tests.services import MODEL, ServiceProcess
+from tests.waiting import until
 
 SECRET = "whsec_" + base64.b64encode(b"test-signing-key-0123456789abcdef").decode()
 
@@ -68,11 +69,12 @@ class Receiver:
         return sum(len(h) for h in self.hits.values())
 
     async def until(self, path: str, count: int, within: float = 30.0) -> list[Hit]:
-        deadline = time.monotonic() + within
-        while len(self.hits[path]) < count:
-            if time.monotonic() > deadline:
-                raise AssertionError(f"{path}: {len(self.hits[path])} of {count} requests within {within}s")
-            await asyncio.sleep(0.02)
+        await until(
+            lambda: len(self.hits[path]) >= count,
+            within,
+            lambda: f"{path}: {count} requests ({len(self.hits[path])} seen)",
+            every=0.02,
+        )
         return self.hits[path]
 
 

@@ -24,8 +24,9 @@ from tests.integration.callback_helpers import (
     prompt_with_callback,
     verify_standard_webhook,
 )
-from tests.kafkautil import Collector, Record, produce
+from tests.kafkautil import Collector, Record, committed_offsets, produce
 from tests.services import EmulatorProcess, ServiceProcess
+from tests.waiting import until
 
 pytestmark = pytest.mark.integration
 
@@ -48,6 +49,29 @@ class Stack:
             for r in self.collector.records
             if r.topic in (topics.completions, topics.errors) and r.key == custom_id.encode()
         ]
+
+    async def finished_with(self, custom_id: str, within: float = 30) -> None:
+        """Wait until the dispatcher commits past ``custom_id``'s final events: it is done with them
+        (delivered, or its callback error acknowledged), so what the receiver and the topics hold is final."""
+        await self.collector.until(lambda r: bool(self.finals(custom_id)), within=within)
+        topics = self.settings.topics
+        past: dict[str, dict[int, int]] = {}
+        for r in self.collector.records:
+            if r.topic in (topics.completions, topics.errors) and r.key == custom_id.encode():
+                partitions = past.setdefault(r.topic, {})
+                partitions[r.partition] = max(partitions.get(r.partition, 0), r.offset + 1)
+        kafka = self.settings.kafka.model_copy(update={"group_id": self.settings.callbacks.group_id})
+        dispatcher = self.settings.model_copy(update={"kafka": kafka})
+
+        async def committed_past() -> bool:
+            for topic, wanted in past.items():
+                committed = await committed_offsets(dispatcher, topic, topics.partitions)
+                if any((committed.get(p) or 0) < o for p, o in wanted.items()):
+                    return False
+            return True
+
+        await until(committed_past, within, f"the dispatcher committing past {custom_id}", every=0.2)
+        await self.collector.drain()
 
     async def callback_errors(
         self, custom_id: str, count: int = 1, within: float = 30
@@ -105,13 +129,13 @@ async def dev(
         yield stack
 
 
+@pytest.mark.xdist_group("callbacks-dev")  # the module's `dev` stack, started once
 async def test_completion_is_delivered_once_with_a_valid_standard_webhooks_signature(dev: Stack) -> None:
     """The receiver gets the completion event once, signed so an independent verifier accepts it."""
     path = "/ok/delivered-once"
     await dev.send(prompt_with_callback("delivered-once", dev.receiver.url(path)))
     (hit,) = await dev.receiver.until(path, 1)
-    await dev.collector.until(lambda r: bool(dev.finals("delivered-once")))
-    await asyncio.sleep(1.0)  # a second delivery, if there were one, would come in well under this
+    await dev.finished_with("delivered-once")
     assert len(dev.receiver.hits[path]) == 1
     assert verify_standard_webhook(SECRET, hit.headers, hit.body)
     assert not verify_standard_webhook(SECRET, hit.headers, hit.body + b" ")
@@ -123,6 +147,7 @@ async def test_completion_is_delivered_once_with_a_valid_standard_webhooks_signa
     assert b"sk-ant-test-key" not in wire and SECRET.encode() not in wire and b"test-signing-key" not in wire
 
 
+@pytest.mark.xdist_group("callbacks-dev")  # the module's `dev` stack, started once
 async def test_receiver_failing_twice_gets_three_attempts_with_one_webhook_id(dev: Stack) -> None:
     """503, 503, 204: three attempts, the same webhook-id, each later one after a backoff."""
     path = "/flaky/flaky-twice"
@@ -133,11 +158,12 @@ async def test_receiver_failing_twice_gets_three_attempts_with_one_webhook_id(de
     gaps = [b.at - a.at for a, b in itertools.pairwise(hits)]
     # Jittered exponential backoff: attempt n waits in [base * 2**(n-1) / 2, base * 2**(n-1)].
     assert gaps[0] >= BACKOFF / 2 * 0.95 and gaps[1] >= BACKOFF * 0.95, gaps
-    await asyncio.sleep(0.5)
+    await dev.finished_with("flaky-twice")
     assert len(dev.receiver.hits[path]) == 3
     assert [d for d in dev.finals("flaky-twice") if d.get("origin") == "callback"] == []
 
 
+@pytest.mark.xdist_group("callbacks-dev")  # the module's `dev` stack, started once
 async def test_dead_receiver_ends_in_one_callback_error_and_does_not_slow_other_prompts(dev: Stack) -> None:
     """A receiver that never answers costs its own retries only: the others arrive in their normal time."""
 

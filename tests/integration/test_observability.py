@@ -5,11 +5,9 @@ the API key leaks nowhere, back-pressure shows in the gauges. Real broker, emula
 from __future__ import annotations
 
 import json
-import time
 import urllib.request
 import uuid
 from collections import Counter
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +18,9 @@ from service.devbroker import EmbeddedBroker
 from service.kafka.topics import admin_client, create_topics, topic_specs
 from tests.integration.callback_helpers import CallbacksProcess
 from tests.kafkautil import Collector, Record, produce
+from tests.ports import free_port
 from tests.services import ServiceProcess, prompt
+from tests.waiting import until_sync
 
 pytestmark = pytest.mark.integration
 
@@ -49,14 +49,6 @@ def by_label(samples: Samples, name: str, label: str) -> dict[str, float]:
         if n == name and value:
             out[dict(labels)[label]] += value  # type: ignore[assignment]
     return dict(out)
-
-
-def wait_until(condition: Callable[[], bool], within: float, what: str) -> None:
-    deadline = time.monotonic() + within
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what}: not within {within}s")
-        time.sleep(0.1)
 
 
 def lag_reported_and_zero(samples: Samples) -> bool:
@@ -106,12 +98,15 @@ async def test_metrics_agree_with_the_published_events(
         await produce(settings, topics.prompts, records)
         async with Collector(settings, [topics.deltas, topics.completions, topics.errors]) as collector:
             await collector.until(lambda r: len(finals(r, topics)) >= len(records), within=30)
-            wait_until(
+            until_sync(
                 lambda: total(scrape(service), "claude_kafka_prompts_finished_total") >= len(records),
                 10,
                 "prompts finished counter",
+                every=0.1,
             )
-            wait_until(lambda: lag_reported_and_zero(scrape(service)), 15, "consumer lag reported, zero")
+            until_sync(
+                lambda: lag_reported_and_zero(scrape(service)), 15, "consumer lag reported, zero", every=0.1
+            )
             await collector.drain()
             metrics = scrape(service)
     completions = [r.json() for r in collector.on(topics.completions)]
@@ -155,7 +150,7 @@ async def test_metrics_agree_with_the_published_events(
 async def test_readyz_turns_503_while_the_broker_is_frozen(make_settings: Any, tmp_path: Path) -> None:
     """SIGSTOP on the broker: /readyz 503 with a reason, 200 again after SIGCONT; /healthz 200 throughout.
     The same for `claude-kafka run` and for the callback dispatcher (`claude-kafka callbacks`)."""
-    with EmbeddedBroker() as broker:
+    with EmbeddedBroker(port=free_port()) as broker:
         settings = make_settings(
             kafka={"bootstrap_servers": broker.bootstrap},
             callbacks={"signing_secret": "whsec-test-signing", "allowed_hosts": ("hooks.example",)},
@@ -180,12 +175,12 @@ async def test_readyz_turns_503_while_the_broker_is_frozen(make_settings: Any, t
 
             broker.pause()
             try:
-                wait_until(lambda: readyz_is(503), 10, "readyz 503 with the broker frozen")
+                until_sync(lambda: readyz_is(503), 10, "readyz 503 with the broker frozen", every=0.1)
                 assert all("cannot reach the cluster" in json.loads(b)["reason"] for _, b in seen[-2:])
                 assert all(p.get("/metrics")[0] == 200 for p in processes)
             finally:
                 broker.resume()
-            wait_until(lambda: readyz_is(200), 30, "readyz 200 after the broker is back")
+            until_sync(lambda: readyz_is(200), 30, "readyz 200 after the broker is back", every=0.1)
             assert all("claude_kafka_ready 1.0" in p.get("/metrics")[1] for p in processes)
 
 
@@ -208,7 +203,9 @@ async def test_readyz_names_a_missing_topic_until_it_is_created(make_settings: A
                 return None
             return json.loads(body)["reason"] if status == 503 else "ok"
 
-        wait_until(lambda: (readyz_reason() or "").startswith(reason), 30, "readyz naming the topic")
+        until_sync(
+            lambda: (readyz_reason() or "").startswith(reason), 30, "readyz naming the topic", every=0.1
+        )
         assert "claude-kafka topics create" in (readyz_reason() or "")
         await create_topics(settings)
         service.wait_ready(within=30)
@@ -271,7 +268,7 @@ async def test_back_pressure_caps_in_flight_and_pauses_while_ready(
             assert service.get("/readyz")[0] == 200, "the group must stay joined while paused"
             return total(metrics, "claude_kafka_prompts_finished_total") >= len(records)
 
-        wait_until(all_finished, 30, "all slow prompts finished")
+        until_sync(all_finished, 30, "all slow prompts finished", every=0.1)
         assert total(scrape(service), "claude_kafka_max_in_flight_prompts") == 5
     assert max(in_flight) == 5
     assert max(paused) > 0

@@ -107,6 +107,7 @@ async def test_sigkill_of_one_instance_loses_nothing(
     assert len(generations) >= 2, "the survivor's rebalance must show as a higher generation"
 
 
+@pytest.mark.xdist_group("pipeline-faults")  # one worker starts the shared service, not each worker
 @pytest.mark.parametrize(
     ("directive", "topic", "attempt", "error_type"),
     [

@@ -14,6 +14,7 @@ import pytest
 from service.kafka.topics import create_topics
 from tests.cli.procs import Cli
 from tests.kafkautil import Collector, produce
+from tests.reconcile import last_offsets, wait_committed
 from tests.services import EmulatorProcess, ServiceProcess, prompt, settings_env
 
 pytestmark = pytest.mark.integration
@@ -43,9 +44,12 @@ async def test_dead_letters_replayed_after_the_fault_clears_complete_under_their
         )
         with ServiceProcess(faulty, tmp_path / "service-1.log") as service:
             service.wait_ready()
-            await produce(settings, topics.prompts, [*(prompt(i) for i in IDS), poison])
+            placed = await produce(settings, topics.prompts, [*(prompt(i) for i in IDS), poison])
             async with Collector(settings, [topics.errors]) as errors:
                 await errors.until(lambda r: len(r) == len(IDS) + 1, within=60)
+            # The healthy service below joins the same group: offsets this one has not committed when it
+            # is killed would be redone there (at-least-once), completing the originals as well.
+            await wait_committed(settings, last_offsets(placed))
     failed = {r.json()["custom_id"]: r.json()["error"]["type"] for r in errors.records}
     assert set(failed) == {*IDS, None}
     error_type = failed["replay-1"]

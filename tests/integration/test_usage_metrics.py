@@ -12,9 +12,10 @@ import pytest
 
 from service.kafka.topics import create_topics
 from service.pricing import PriceTable
-from tests.integration.test_observability import by_label, finals, scrape, total, wait_until
+from tests.integration.test_observability import by_label, finals, scrape, total
 from tests.kafkautil import Collector, produce
 from tests.services import EmulatorProcess, ServiceProcess, prompt
+from tests.waiting import until_sync
 
 pytestmark = pytest.mark.integration
 
@@ -56,10 +57,11 @@ async def test_stop_reasons_cache_ttls_server_tools_and_batch_savings_match_the_
             await produce(settings, topics.prompts, records)
             async with Collector(settings, [topics.completions, topics.errors]) as collector:
                 await collector.until(lambda r: len(finals(r, topics)) >= len(records), within=60)
-                wait_until(
+                until_sync(
                     lambda: total(scrape(service), "claude_kafka_prompts_finished_total") >= len(records),
                     10,
                     "prompts finished counter",
+                    every=0.1,
                 )
                 metrics = scrape(service)
     assert collector.on(topics.errors) == []

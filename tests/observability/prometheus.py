@@ -12,8 +12,8 @@ from typing import Any
 
 import yaml
 
-from service.devbroker import free_port
 from tests.observability.tools import binary
+from tests.ports import free_port
 from tests.services import ChildProcess
 
 SCRAPE_SECONDS = 1
