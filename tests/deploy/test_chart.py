@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 from typing import Any
@@ -13,7 +14,8 @@ import yaml
 from prometheus_client import CollectorRegistry
 
 import service
-from service.health import build_app
+from service.callbacks.runner import CallbacksRunner
+from service.health import HealthServer, build_app
 from service.settings import SECTIONS, env_name, load_settings
 from tests.deploy import files
 
@@ -152,8 +154,26 @@ def test_probes_use_the_health_routes_the_service_serves() -> None:
             r"readinessProbe:\s+(?:#.*\n\s+)?httpGet:\s+path: /readyz\s+port: metrics", deployment
         )
     # `claude-kafka callbacks` serves them too, from the same HealthServer on METRICS_PORT.
-    runner = (files.ROOT / "service" / "callbacks" / "runner.py").read_text(encoding="utf-8")
-    assert "HealthServer(" in runner and "metrics_port" in runner
+    asyncio.run(_callbacks_health_server())
+
+
+async def _callbacks_health_server() -> None:
+    settings = load_settings(
+        env_file=None,
+        observability={"metrics_port": 19464},
+        callbacks={"allowed_hosts": ("example.com",), "signing_secret": "a-test-signing-secret"},
+    )
+    runner = CallbacksRunner(settings)
+    try:
+        assert isinstance(runner.health, HealthServer)  # and with METRICS_PORT=0, none (below)
+    finally:
+        await runner.dispatcher.stop()  # closes the clients it built (never started)
+    off = load_settings(env_file=None, observability={"metrics_port": 0}, callbacks=dict(settings.callbacks))
+    quiet = CallbacksRunner(off)
+    try:
+        assert quiet.health is None
+    finally:
+        await quiet.dispatcher.stop()
 
 
 def test_termination_grace_exceeds_the_shutdown_grace() -> None:
