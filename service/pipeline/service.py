@@ -79,7 +79,9 @@ class StreamingPipeline(ConsumeLoop):
         )
         self._owns_outputs = outputs is None
         self.outputs = outputs or Outputs(settings.kafka, metrics)
-        self.claude = Claude(settings.anthropic, observe=self._on_api_response)
+        self.claude = Claude(
+            settings.anthropic, observe=self._on_api_response, connections=settings.pipeline.max_in_flight
+        )
         pipeline = settings.pipeline
         self.circuit = Circuit(
             Policy(
