@@ -143,7 +143,13 @@ def _busy_cores() -> float:
 
 
 def run_curve(
-    broker: h.Stack, bootstrap: str, coalesce_ms: int, levels: tuple[int, ...], seconds: float, tokens: int
+    broker: h.Stack,
+    bootstrap: str,
+    coalesce_ms: int,
+    levels: tuple[int, ...],
+    seconds: float,
+    tokens: int,
+    service_env: dict[str, str] | None = None,
 ) -> list[dict[str, Any]]:
     """One service, emulator and consumer; one phase per level of concurrency, lowest first.
 
@@ -174,6 +180,7 @@ def run_curve(
             "MAX_IN_FLIGHT": str(max(levels)),
             "DELTA_COALESCE_MS": str(coalesce_ms),
             **h.topic_env(prefix),
+            **(service_env or {}),
         }
         service, port = stack.start_service(bootstrap, emu.base_url, env, name=f"service-lat{coalesce_ms}")
         h.wait_assigned(port)

@@ -16,6 +16,10 @@ the same emulator pacing, so the box's noise (2 shared cores) cancels out as far
 - **Zero-pacing throughput** against the combined ceiling 1 / (1/producer + 1/bare SDK) (prompts/s).
 
 The bare SDK uses ``ANTHROPIC_HTTP_TRANSPORT`` (default ``aiohttp``, the service's default).
+The service runs with ``RATE_LIMIT_FROM_HEADERS=false``, as the bare SDK has no such pacing: the
+emulator advertises 4,000 requests a minute (``service/emulator/wire.py``), and spreading those evenly
+caps a header-respecting service at ~66 requests/s, below the 131 and 263 requests/s that keep 250
+and 500 streams in flight.
 
     python -m bench.ratios sdk-paced --base-url U --streams N --tokens T --seconds S
     python -m bench.ratios sdk-rss --base-url U --streams N --prompt-bytes B
@@ -42,6 +46,7 @@ PROMPT_BYTES = (1024, 8192)
 CPU_GOAL = 1.3
 RSS_GOAL = 1.2
 LATENCY_GOAL_MS = 5.0
+SERVICE_ENV = {"RATE_LIMIT_FROM_HEADERS": "false"}  # see the module docstring
 THROUGHPUT_GOAL = 0.9
 
 
@@ -162,7 +167,7 @@ async def _samples(seconds: float) -> list[int]:
 def _service_rss(stack: h.Stack, bootstrap: str, base_url: str, size: int, streams: int) -> dict[str, Any]:
     prefix = f"rss{size}-{time.monotonic_ns()}"
     topics = h.create_topics(bootstrap, prefix)
-    env = {"MAX_IN_FLIGHT": str(streams + 100), **h.topic_env(prefix)}
+    env = {"MAX_IN_FLIGHT": str(streams + 100), **h.topic_env(prefix), **SERVICE_ENV}
     service, port = stack.start_service(bootstrap, base_url, env, name=f"service-rss{size}")
     try:
         h.wait_assigned(port)
@@ -225,7 +230,7 @@ def run(quick: bool) -> dict[str, Any]:
         emu0 = stack.start_emulator(output_tokens=100, tokens_per_delta=1, name="emulator-ratios0")
         service0 = throughput.measure_service(
             bootstrap, emu0.base_url, prompts=1500 if quick else 8000, window=seconds * 2,
-            env={"MAX_IN_FLIGHT": "256"},
+            env={"MAX_IN_FLIGHT": "256", **SERVICE_ENV},
         )  # fmt: skip
         producer = h.run_worker(
             "bench.ceilings", "producer", "--bootstrap", bootstrap, "--base-url", emu0.base_url,
@@ -246,7 +251,7 @@ def run(quick: bool) -> dict[str, Any]:
         h.log(f"  service {service0['prompts_per_s']:.0f} prompts/s, combined ceiling {combined:.0f}")
 
         h.log(f"scenario 6 (ratios): paced curve at {LEVELS} streams, service")
-        points = latency.run_curve(stack, bootstrap, 0, LEVELS, seconds, tokens)
+        points = latency.run_curve(stack, bootstrap, 0, LEVELS, seconds, tokens, SERVICE_ENV)
         emu1 = stack.start_emulator(
             ttft_ms=400, tokens_per_second=80, output_tokens=tokens, tokens_per_delta=None,
             name="emulator-ratios-paced",
