@@ -207,7 +207,7 @@ class StreamingPipeline(ConsumeLoop):
             generation,
             record.timestamp_ms,
             tracing.incoming(record.headers),
-            record.value or b"",
+            events.pack(record.value or b""),
         )
         if decoded.mode is Mode.BATCH and self._batch_hand_off is not None:
             hand_off = self._batch_hand_off(job)
