@@ -47,6 +47,7 @@ CPU_GOAL = 1.3
 RSS_GOAL = 1.2
 LATENCY_GOAL_MS = 5.0
 SERVICE_ENV = {"RATE_LIMIT_FROM_HEADERS": "false"}  # see the module docstring
+WARMUP = 8  # prompts each process streams before it is measured (imports, first-request paths)
 THROUGHPUT_GOAL = 0.9
 
 
@@ -97,7 +98,8 @@ async def sdk_paced(args: argparse.Namespace) -> dict[str, Any]:
     rate = args.streams / (0.4 + args.tokens / 80)
     prompts = int(rate * args.seconds)
     async with _client(args.base_url, args.streams + 100) as client:
-        await _read(client, body, [0])  # imports and the first connection, outside the window
+        # imports and first-request paths, outside the window, as the service's warm-up prompts
+        await asyncio.gather(*(_read(client, body, [0]) for _ in range(WARMUP)))
         seen = [0]
         loop = asyncio.get_running_loop()
         started, cpu0 = loop.time(), _cpu()
@@ -251,7 +253,7 @@ def run(quick: bool) -> dict[str, Any]:
         h.log(f"  service {service0['prompts_per_s']:.0f} prompts/s, combined ceiling {combined:.0f}")
 
         h.log(f"scenario 6 (ratios): paced curve at {LEVELS} streams, service")
-        points = latency.run_curve(stack, bootstrap, 0, LEVELS, seconds, tokens, SERVICE_ENV)
+        points = latency.run_curve(stack, bootstrap, 0, LEVELS, seconds, tokens, SERVICE_ENV, warmup=WARMUP)
         emu1 = stack.start_emulator(
             ttft_ms=400, tokens_per_second=80, output_tokens=tokens, tokens_per_delta=None,
             name="emulator-ratios-paced",
