@@ -7,9 +7,10 @@ and parsed once with ``json.loads``, instead of the SDK building a pydantic mode
 would only serialise again (``bench/`` measures both paths).
 
 What the SDK does not do is handled here (reference sections 3.7-3.9): an SSE ``error`` event, a body
-broken mid-way (raw ``httpx2`` errors), and a body that ends without ``message_stop`` all become
-``ClaudeRetryable``; HTTP errors are translated to ``ClaudeRetryable`` / ``ClaudeFatal`` in
-``service.apierrors`` (shared with the batch adapter), with ``error.details.error_code`` as the code.
+broken mid-way (raw ``httpx2`` errors; the aiohttp transport maps its own onto them), and a body that
+ends without ``message_stop`` all become ``ClaudeRetryable``; HTTP errors are translated to
+``ClaudeRetryable`` / ``ClaudeFatal`` in ``service.apierrors`` (shared with the batch adapter), with
+``error.details.error_code`` as the code.
 
 Header-borne params (``betas``, ``workspace_id``, ``user_profile_id``: ``service.headers``)
 are passed to the SDK as its keyword arguments, so it sends them as the headers it knows; every other
@@ -34,7 +35,8 @@ from service.settings import AnthropicSettings
 
 # One client (one connection pool) per process. With the httpx transport, 16 smaller pools used to
 # pay (httpx walks every pooled connection on each request start and end: 16% of the CPU at 256
-# streams); aiohttp's connector does not, and measured with bench/ratios.py one pool costs the same.
+# streams); aiohttp's connector does not, and on it one client measured cheaper per delta than 16
+# (bench/ratios.py's curve, issue 19).
 REQUIRED = frozenset({"model", "max_tokens", "messages"})
 
 ResponseObserver = Callable[[int, float | None, Mapping[str, str]], None]
