@@ -91,7 +91,7 @@ async def producer(args: argparse.Namespace) -> dict[str, Any]:
         while time.monotonic() < deadline:
             custom_id = f"ceiling-{n}-{i}"
             i += 1
-            encoder = DeltaEncoder(custom_id, 1, 1, {}, source, None)
+            encoder = DeltaEncoder(custom_id, 1, 1, {}, source, ())  # no trace headers
             futures = []
             for text in texts:
                 value, headers = encoder.encode(text)
