@@ -2,7 +2,7 @@
 
     python -m bench.ceilings producer --bootstrap B --base-url U --seconds S
         (a) raw aiokafka: the same DeltaEvent + CompletionEvent records, no Claude
-    python -m bench.ceilings sdk --base-url U --mode raw|typed|helper --seconds S
+    python -m bench.ceilings sdk --base-url U --mode raw|typed|helper --seconds S [--transport aiohttp]
         (b) the official SDK parsing the emulator's SSE streams, no Kafka:
             raw    = ``AsyncStream.raw_events`` + ``json.loads`` (what ``claude.py`` does)
             typed  = iterating ``messages.create(stream=True)`` (a pydantic model per event)
@@ -91,7 +91,7 @@ async def producer(args: argparse.Namespace) -> dict[str, Any]:
         while time.monotonic() < deadline:
             custom_id = f"ceiling-{n}-{i}"
             i += 1
-            encoder = DeltaEncoder(custom_id, 1, 1, {}, source, None)
+            encoder = DeltaEncoder(custom_id, 1, 1, {}, source, ())  # no trace headers
             futures = []
             for text in texts:
                 value, headers = encoder.encode(text)
@@ -118,12 +118,14 @@ async def producer(args: argparse.Namespace) -> dict[str, Any]:
 
 
 async def sdk(args: argparse.Namespace) -> dict[str, Any]:
-    from anthropic import AsyncAnthropic, AsyncStream
+    from anthropic import AsyncStream
+
+    from bench.harness import sdk_client
 
     events = streams = 0
     deadline = time.monotonic() + args.seconds
 
-    async with AsyncAnthropic(base_url=args.base_url, api_key="bench") as client:
+    async with sdk_client(args.base_url, args.transport) as client:
 
         async def raw() -> None:
             nonlocal events
@@ -192,6 +194,7 @@ def main() -> None:
     parser.add_argument("--base-url", required=True)
     parser.add_argument("--mode", default="raw", choices=["raw", "typed", "helper"])
     parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--transport", default="httpx", choices=["httpx", "aiohttp"], help="The SDK's.")
     args = parser.parse_args()
     if args.what == "producer":
         result = asyncio.run(producer(args))

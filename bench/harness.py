@@ -86,6 +86,21 @@ class Child:
         return ""
 
 
+def sdk_client(base_url: str, transport: str = "httpx", connections: int = 1000) -> Any:
+    """A bare ``AsyncAnthropic``: only the transport (and a pool large enough) differs from the SDK's
+    own defaults (``DEFAULT_CONNECTION_LIMITS``: 1,000 connections)."""
+    import anthropic
+    import httpx2
+
+    limits = httpx2.Limits(max_connections=max(connections, 1000), max_keepalive_connections=100)
+    http = (
+        anthropic.DefaultAioHttpClient(limits=limits)
+        if transport == "aiohttp"
+        else anthropic.DefaultAsyncHttpxClient(limits=limits)
+    )
+    return anthropic.AsyncAnthropic(base_url=base_url, api_key="bench", http_client=http)
+
+
 def run_worker(module: str, *args: str, timeout: float = 300.0) -> dict[str, Any]:
     """Run ``python -m module args`` to completion in its own process; it prints one JSON line last."""
     proc = subprocess.run(

@@ -143,7 +143,14 @@ def _busy_cores() -> float:
 
 
 def run_curve(
-    broker: h.Stack, bootstrap: str, coalesce_ms: int, levels: tuple[int, ...], seconds: float, tokens: int
+    broker: h.Stack,
+    bootstrap: str,
+    coalesce_ms: int,
+    levels: tuple[int, ...],
+    seconds: float,
+    tokens: int,
+    service_env: dict[str, str] | None = None,
+    warmup: int = 0,
 ) -> list[dict[str, Any]]:
     """One service, emulator and consumer; one phase per level of concurrency, lowest first.
 
@@ -168,17 +175,29 @@ def run_curve(
             name=f"emulator-lat{coalesce_ms}",
         )
         consumer = start_consumer(
-            stack, f"consumer-lat{coalesce_ms}", bootstrap, topics, sum(n for _, n in plan), dump
+            stack, f"consumer-lat{coalesce_ms}", bootstrap, topics, warmup + sum(n for _, n in plan), dump
         )
         env = {
             "MAX_IN_FLIGHT": str(max(levels)),
             "DELTA_COALESCE_MS": str(coalesce_ms),
             **h.topic_env(prefix),
+            **(service_env or {}),
         }
         service, port = stack.start_service(bootstrap, emu.base_url, env, name=f"service-lat{coalesce_ms}")
         h.wait_assigned(port)
-        phases: list[dict[str, Any]] = []
         done = 0
+        if warmup:
+            # The SDK's lazy imports and first-request paths, outside every phase (the bare-SDK probe
+            # of bench/ratios.py warms up the same way).
+            h.produce_prompts(bootstrap, (f"warm-{i}" for i in range(warmup)), topics["prompts"])
+            done = warmup
+            h.wait_until(
+                lambda: h.counter(h.scrape(port), "claude_kafka_prompts_finished_total") >= warmup,
+                60,
+                0.25,
+                "warm-up prompts finished",
+            )
+        phases: list[dict[str, Any]] = []
         for level, prompts in plan:
             rate = level / (0.4 + tokens / 80)
             cpu0, busy0 = service.cpu_seconds(), _busy_cores()

@@ -93,9 +93,18 @@ def markdown() -> str:
         ]
     elif rq:
         lines.append(f"| RQ comparison | skipped: {rq['skipped']} | |")
+    ratios = _load("ratios")
+    if ratios:
+        lines += table_rows(ratios)
     if lat and "curves" in lat:
         lines += ["", *curve_table(lat)]
     return "\n".join(lines) + "\n"
+
+
+def table_rows(ratios: dict[str, Any]) -> list[str]:
+    from bench.ratios import table
+
+    return table(ratios)
 
 
 def curve_table(lat: dict[str, Any]) -> list[str]:

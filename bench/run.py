@@ -1,6 +1,6 @@
 """Run the benchmarks: ``python -m bench.run --quick`` (< 2 min) or ``--full`` (~10 min).
 
-    python -m bench.run --quick [--only throughput,latency,memory,rq_compare]
+    python -m bench.run --quick [--only throughput,latency,memory,rq_compare,ratios]
 
 Writes ``bench/results/<scenario>.json``, ``summary.md`` and ``summary.png``.
 """
@@ -12,9 +12,9 @@ import time
 import traceback
 
 from bench import harness as h
-from bench import latency, memory, report, rq_compare, throughput
+from bench import latency, memory, ratios, report, rq_compare, throughput
 
-SCENARIOS = ("throughput", "latency", "memory", "rq_compare")
+SCENARIOS = ("throughput", "latency", "memory", "rq_compare", "ratios")
 
 
 def main() -> None:
@@ -36,6 +36,8 @@ def main() -> None:
                 result = latency.run(quick)
             elif name == "memory":
                 result = memory.run(quick)
+            elif name == "ratios":
+                result = ratios.run(quick)
             elif name == "rq_compare":
                 lat = report._load("latency")
                 rate = None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import zlib
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -23,7 +24,32 @@ class Job:
     generation: int
     timestamp_ms: int
     trace: TraceHeaders  # the record's traceparent, tracestate and baggage headers, as they came
-    raw: bytes  # kept so an ErrorEvent can carry the original for replay
+    packed: bytes  # the record value, ``pack``ed: kept so an ErrorEvent can carry the original for replay
+
+    @property
+    def raw(self) -> bytes:
+        """The record value, byte for byte."""
+        return unpack(self.packed)
+
+
+# The prompt's text is held anyway by the request the SDK is streaming (its params and its JSON body);
+# the record itself is read again only if the prompt ends in an ErrorEvent. So a large record waits
+# compressed (an 8 KB prompt: ~7 KB less per stream in flight, for ~20 us once per prompt; issue 19).
+PACK_FROM = 1024
+_PLAIN, _ZLIB = b"\x00", b"\x01"
+
+
+def pack(value: bytes) -> bytes:
+    """``value`` as held by a Job: zlib level 1 past ``PACK_FROM`` bytes, when that is smaller."""
+    if len(value) >= PACK_FROM:
+        packed = zlib.compress(value, 1)
+        if len(packed) < len(value):
+            return _ZLIB + packed
+    return _PLAIN + value
+
+
+def unpack(packed: bytes) -> bytes:
+    return zlib.decompress(packed[1:]) if packed[:1] == _ZLIB else packed[1:]
 
 
 def completion(

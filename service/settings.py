@@ -310,6 +310,11 @@ class AnthropicSettings(_Section):
     max_retries: int = Field(2, ge=0, description="SDK retries before the first event (honours retry-after).")
     timeout_seconds: float = Field(600.0, gt=0, description="Longest silence between stream chunks.")
     connect_timeout_seconds: float = Field(5.0, gt=0, description="TCP connect timeout to the API.")
+    http_transport: Literal["aiohttp", "httpx"] = Field(
+        "aiohttp",
+        description="The SDK's HTTP transport: `aiohttp` (its `DefaultAioHttpClient`, half the CPU per "
+        "streamed event) or `httpx` (its default client).",
+    )
 
     @property
     def on_loopback(self) -> bool:

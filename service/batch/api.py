@@ -21,12 +21,12 @@ from typing import Any
 
 import anthropic
 import httpx2
-from anthropic import AsyncAnthropic
 
 from service.apierrors import refuse_final_retries, translate_api_error
 from service.batch.records import Entry
 from service.errors import ClaudeRetryable
 from service.headers import header_key, split_params
+from service.sdkclient import build_client
 from service.settings import AnthropicSettings
 
 COUNT_NAMES = ("processing", "succeeded", "errored", "canceled", "expired")
@@ -46,15 +46,7 @@ class BatchStatus:
 
 class BatchApi:
     def __init__(self, settings: AnthropicSettings) -> None:
-        api_key, auth_token = settings.sdk_credentials()
-        self._client = AsyncAnthropic(
-            api_key=api_key,
-            auth_token=auth_token,
-            base_url=settings.base_url,
-            max_retries=settings.max_retries,
-            timeout=httpx2.Timeout(settings.timeout_seconds, connect=settings.connect_timeout_seconds),
-            http_client=anthropic.DefaultAsyncHttpxClient(event_hooks={"response": [refuse_final_retries]}),
-        )
+        self._client = build_client(settings, on_response=refuse_final_retries)
 
     async def close(self) -> None:
         await self._client.close()

@@ -7,9 +7,10 @@ and parsed once with ``json.loads``, instead of the SDK building a pydantic mode
 would only serialise again (``bench/`` measures both paths).
 
 What the SDK does not do is handled here (reference sections 3.7-3.9): an SSE ``error`` event, a body
-broken mid-way (raw ``httpx2`` errors), and a body that ends without ``message_stop`` all become
-``ClaudeRetryable``; HTTP errors are translated to ``ClaudeRetryable`` / ``ClaudeFatal`` in
-``service.apierrors`` (shared with the batch adapter), with ``error.details.error_code`` as the code.
+broken mid-way (raw ``httpx2`` errors; the aiohttp transport maps its own onto them), and a body that
+ends without ``message_stop`` all become ``ClaudeRetryable``; HTTP errors are translated to
+``ClaudeRetryable`` / ``ClaudeFatal`` in ``service.apierrors`` (shared with the batch adapter), with
+``error.details.error_code`` as the code.
 
 Header-borne params (``betas``, ``workspace_id``, ``user_profile_id``: ``service.headers``)
 are passed to the SDK as its keyword arguments, so it sends them as the headers it knows; every other
@@ -24,17 +25,18 @@ from typing import Any
 
 import anthropic
 import httpx2
-from anthropic import AsyncAnthropic, AsyncStream
+from anthropic import AsyncStream
 
 from service.apierrors import refuse_final_retries, retry_after_seconds, stream_error, translate_api_error
 from service.errors import ClaudeRetryable
 from service.headers import SERVICE_OWNED, split_params
+from service.sdkclient import build_client
 from service.settings import AnthropicSettings
 
-# httpx's connection pool walks every connection of the pool on each request start and end (and
-# probes idle sockets), so its cost per request grows with the streams in flight. Several small
-# pools instead of one large one keep that walk short (bench/: it was 16% of the CPU at 256 streams).
-POOL_SHARDS = 16
+# One client (one connection pool) per process. With the httpx transport, 16 smaller pools used to
+# pay (httpx walks every pooled connection on each request start and end: 16% of the CPU at 256
+# streams); aiohttp's connector does not, and on it one client measured cheaper per delta than 16
+# (bench/ratios.py's curve, issue 19).
 REQUIRED = frozenset({"model", "max_tokens", "messages"})
 
 ResponseObserver = Callable[[int, float | None, Mapping[str, str]], None]
@@ -45,10 +47,12 @@ Event = tuple[bytes, dict[str, Any]]
 
 
 class Claude:
-    """``POOL_SHARDS`` ``AsyncAnthropic`` clients (one connection pool each), used round-robin by
-    every prompt of the process."""
+    """One ``AsyncAnthropic`` client (``service.sdkclient``), shared by every prompt of the process;
+    its pool has room for ``connections`` streams at once (``MAX_IN_FLIGHT``)."""
 
-    def __init__(self, settings: AnthropicSettings, observe: ResponseObserver | None = None) -> None:
+    def __init__(
+        self, settings: AnthropicSettings, observe: ResponseObserver | None = None, connections: int = 0
+    ) -> None:
         self._observe = observe
 
         async def on_response(response: httpx2.Response) -> None:
@@ -56,27 +60,10 @@ class Claude:
                 self._observe(response.status_code, retry_after_seconds(response.headers), response.headers)
             await refuse_final_retries(response)
 
-        api_key, auth_token = settings.sdk_credentials()
-        self._clients = [
-            AsyncAnthropic(
-                api_key=api_key,
-                auth_token=auth_token,
-                base_url=settings.base_url,
-                max_retries=settings.max_retries,
-                timeout=httpx2.Timeout(settings.timeout_seconds, connect=settings.connect_timeout_seconds),
-                http_client=anthropic.DefaultAsyncHttpxClient(event_hooks={"response": [on_response]}),
-            )
-            for _ in range(POOL_SHARDS)
-        ]
-        self._next = 0
+        self._client = build_client(settings, on_response=on_response, connections=connections)
 
     async def close(self) -> None:
-        for client in self._clients:
-            await client.close()
-
-    def _client(self) -> AsyncAnthropic:
-        self._next = (self._next + 1) % len(self._clients)
-        return self._clients[self._next]
+        await self._client.close()
 
     async def stream(self, params: dict[str, Any]) -> AsyncGenerator[Event, None]:
         """Yield ``(json_text, event)`` for every non-ping SSE event of one request.
@@ -86,7 +73,7 @@ class Claude:
         body, headers = split_params(params)
         # ``stream`` is refused at intake; dropped here too, since extra_body would override stream=True.
         extra = {k: v for k, v in body.items() if k not in REQUIRED and k not in SERVICE_OWNED}
-        client = self._client()
+        client = self._client
         workspace_id = headers.get("workspace_id", anthropic.omit)
         user_profile_id = headers.get("user_profile_id", anthropic.omit)
         try:

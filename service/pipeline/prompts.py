@@ -73,6 +73,7 @@ class PromptRunner:
         self._source = f"/claude-kafka/{settings.pipeline.service_instance}".encode()
         self._rng = random.Random()
         self._barrier = CrashBarrier(metrics, secret_values(settings))
+        self._headroom_queue = asyncio.Lock()
 
     async def run(self, job: events.Job) -> None:
         """Process ``job`` to exactly one acknowledged final event for its last attempt."""
@@ -282,7 +283,11 @@ class PromptRunner:
                         accumulator.add(event)
                         if first_token is None and kind == "content_block_delta":
                             first_token = time.monotonic()
-                        texts = [raw] if coalescer is None else coalescer.push(event, raw, time.monotonic())
+                        if coalescer is None:  # the common case, without a list per event
+                            value, headers = encoder.encode(raw)
+                            acks.add(await send(topic, key, value, headers))
+                            continue
+                        texts = coalescer.push(event, raw, time.monotonic())
                     for text in texts:
                         value, headers = encoder.encode(text)
                         acks.add(await send(topic, key, value, headers))
@@ -312,13 +317,19 @@ class PromptRunner:
     async def _wait_for_rate_limit(self, params: dict[str, Any]) -> None:
         # A rough input estimate (4 bytes a token); the output budget counts too against a TPM limit.
         input_estimate = len(json.dumps(params.get("messages", ""))) // 4
-        if self._pipeline.rate_limit_from_headers:
+        server = self._gate.server
+        if self._pipeline.rate_limit_from_headers and (
+            self._headroom_queue.locked() or server.reserve(input_estimate, time.time()) > 0
+        ):
             # The organisation's headroom: re-checked after each wait, since other prompts and other
-            # replicas spend it meanwhile.
-            while (wait := self._gate.server.reserve(input_estimate, time.time())) > 0:
-                self._metrics.rate_limit_waits.labels("headroom").inc()
-                self._metrics.rate_limit_wait_seconds.inc(wait)
-                await asyncio.sleep(wait)
+            # replicas spend it meanwhile. Waiters queue on one lock, in arrival order, and only the
+            # head sleeps until the next paced slot: with every waiter asleep on the same slot, each
+            # slot woke all of them for one to go (at 250 streams, 9% of the CPU; bench/hotpath.py).
+            async with self._headroom_queue:
+                while (wait := server.reserve(input_estimate, time.time())) > 0:
+                    self._metrics.rate_limit_waits.labels("headroom").inc()
+                    self._metrics.rate_limit_wait_seconds.inc(wait)
+                    await asyncio.sleep(wait)
         estimate = input_estimate + int(params.get("max_tokens", 0)) if self._gate.tokens is not None else 0
         wait = self._gate.reserve(estimate, time.monotonic())
         if wait > 0:

@@ -79,7 +79,9 @@ class StreamingPipeline(ConsumeLoop):
         )
         self._owns_outputs = outputs is None
         self.outputs = outputs or Outputs(settings.kafka, metrics)
-        self.claude = Claude(settings.anthropic, observe=self._on_api_response)
+        self.claude = Claude(
+            settings.anthropic, observe=self._on_api_response, connections=settings.pipeline.max_in_flight
+        )
         pipeline = settings.pipeline
         self.circuit = Circuit(
             Policy(
@@ -205,7 +207,7 @@ class StreamingPipeline(ConsumeLoop):
             generation,
             record.timestamp_ms,
             tracing.incoming(record.headers),
-            record.value or b"",
+            events.pack(record.value or b""),
         )
         if decoded.mode is Mode.BATCH and self._batch_hand_off is not None:
             hand_off = self._batch_hand_off(job)

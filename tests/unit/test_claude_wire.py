@@ -86,12 +86,13 @@ async def capture() -> AsyncIterator[CaptureServer]:
         yield server
 
 
-def settings(url: str, max_retries: int = 2) -> AnthropicSettings:
+def settings(url: str, max_retries: int = 2, transport: str = "aiohttp") -> AnthropicSettings:
     return AnthropicSettings(
         _env_file=None,  # type: ignore[call-arg]
         api_key=SecretStr("sk-test"),
         base_url=url,
         max_retries=max_retries,
+        http_transport=transport,  # type: ignore[arg-type]
     )
 
 
@@ -99,8 +100,10 @@ def params(**extra: Any) -> dict[str, Any]:
     return {"model": MODEL, "max_tokens": 16, "messages": [{"role": "user", "content": "hi"}], **extra}
 
 
-async def run_stream(url: str, p: dict[str, Any], max_retries: int = 2) -> list[str]:
-    claude = Claude(settings(url, max_retries))
+async def run_stream(
+    url: str, p: dict[str, Any], max_retries: int = 2, transport: str = "aiohttp"
+) -> list[str]:
+    claude = Claude(settings(url, max_retries, transport))
     try:
         return [event["type"] async for _, event in claude.stream(p)]
     finally:
@@ -199,15 +202,53 @@ async def test_a_spend_limit_429_is_sent_once_and_becomes_final_with_its_code(ca
     assert caught.value.code == "enforced_spend_limit_reached"
 
 
-async def test_a_ramp_limit_429_is_still_retried_by_the_sdk(capture: CaptureServer) -> None:
+@pytest.mark.parametrize("transport", ["aiohttp", "httpx"])
+async def test_a_ramp_limit_429_is_still_retried_by_the_sdk(capture: CaptureServer, transport: str) -> None:
     """429 ramp_limit_exceeded (SDK 2.15: retry after retry-after): the SDK retries; ClaudeRetryable, code set."""
     envelope = json.loads(json.dumps(SPEND_LIMIT))
     envelope["error"]["details"]["error_code"] = "ramp_limit_exceeded"
     capture.errors.append((429, envelope, {"retry-after-ms": "1"}))
     with pytest.raises(ClaudeRetryable) as caught:
-        await run_stream(capture.url, params(), max_retries=2)
+        await run_stream(capture.url, params(), max_retries=2, transport=transport)
     assert len(capture.requests) == 3
     assert caught.value.code == "ramp_limit_exceeded"
+    assert caught.value.retry_after == 0.001
+
+
+@pytest.mark.parametrize("transport", ["aiohttp", "httpx"])
+async def test_either_transport_streams_every_event_and_observes_the_response(
+    capture: CaptureServer, transport: str
+) -> None:
+    """Both SDK transports yield the whole stream, and the response hook sees its status and headers."""
+    seen: list[int] = []
+    claude = Claude(settings(capture.url, transport=transport), observe=lambda s, _r, _h: seen.append(s))
+    try:
+        types = [event["type"] async for _, event in claude.stream(params())]
+    finally:
+        await claude.close()
+    assert types[0] == "message_start" and types[-1] == "message_stop"
+    assert seen == [200]
+
+
+@pytest.mark.parametrize(
+    ("in_flight", "pool"),
+    [
+        (1, 1000),  # never below the SDK's own default
+        (256, 1000),
+        (5000, 5000),  # aiohttp's connector would cap it at 100, the SDK's limits at 1,000
+    ],
+)
+async def test_the_connection_pool_has_room_for_every_stream_in_flight(
+    capture: CaptureServer, in_flight: int, pool: int
+) -> None:
+    """The aiohttp connector is sized from MAX_IN_FLIGHT, so no stream waits for a pooled connection."""
+    claude = Claude(settings(capture.url), connections=in_flight)
+    try:
+        [_ async for _ in claude.stream(params())]
+        transport = claude._client._client._transport  # type: ignore[attr-defined]
+        assert transport.client.connector.limit == pool
+    finally:
+        await claude.close()
 
 
 async def test_organization_on_hold_is_final_with_its_code(capture: CaptureServer) -> None:
