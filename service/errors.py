@@ -15,6 +15,8 @@ table the stream, batch and batch-result paths share.
 
 from __future__ import annotations
 
+from pydantic import ValidationError
+
 TRANSIENT_STATUS = frozenset({408, 409, 429})
 """Statuses worth another attempt (and every 5xx), as the SDK's own ``_should_retry`` decides."""
 
@@ -126,3 +128,12 @@ class CallbackRefused(ClaudeKafkaError):
     def __init__(self, message: str, *, reason: str) -> None:
         super().__init__(message)
         self.reason = reason
+
+
+def describe_validation(exc: ValidationError) -> str:
+    """One line a user can act on: ``params.max_tokens: Input should be a valid integer; ...``."""
+    parts = []
+    for error in exc.errors(include_url=False, include_input=False):
+        where = ".".join(str(p) for p in error["loc"]) or "prompt"
+        parts.append(f"{where}: {error['msg']}")
+    return "; ".join(parts)

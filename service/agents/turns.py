@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from service.pipeline.continuation import add_usage, continuation_params
+from service.continuation import add_usage, continuation_params
 
 TOOL_USE = "tool_use"
 

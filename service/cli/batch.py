@@ -90,7 +90,7 @@ def read_jsonl(path: Path, max_prompt_bytes: int) -> tuple[list[PromptEvent], li
     from pydantic import ValidationError
 
     from service.cli.bus import oversize
-    from service.pipeline.intake import describe_validation
+    from service.errors import describe_validation
 
     prompts: list[PromptEvent] = []
     problems: list[tuple[int, str]] = []

@@ -17,6 +17,7 @@ from pydantic_core import PydanticSerializationError
 
 from schemas import ErrorDetail, Mode, PromptEvent
 from schemas.events import CUSTOM_ID_PATTERN
+from service.errors import describe_validation
 from service.headers import header_problem
 from service.settings import PipelineSettings
 
@@ -61,15 +62,6 @@ def _oversize_custom_id(value: bytes) -> str | None:
         return readable_custom_id(json.loads(value.decode("utf-8")))
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
         return None
-
-
-def describe_validation(exc: ValidationError) -> str:
-    """One line a user can act on: ``params.max_tokens: Input should be a valid integer; ...``."""
-    parts = []
-    for error in exc.errors(include_url=False, include_input=False):
-        where = ".".join(str(p) for p in error["loc"]) or "prompt"
-        parts.append(f"{where}: {error['msg']}")
-    return "; ".join(parts)
 
 
 def decode_prompt(value: bytes | None, rules: PipelineSettings, now: datetime) -> PromptEvent | Rejection:

@@ -27,6 +27,7 @@ from service.agents.loop import LoopResult, ToolLoop
 from service.agents.sessions import Sessions, exchange
 from service.backoff import attempt_delay
 from service.barrier import CrashBarrier
+from service.continuation import PAUSE_TURN, continuation_params, merge_messages
 from service.errors import ClaudeError, ClaudeFatal, KafkaError, LoopFailed
 from service.kafka.outputs import Acks, Outputs, encode_key, publish_error_event
 from service.kafka.retry import retry_delay
@@ -35,7 +36,6 @@ from service.pipeline.accumulate import MessageAccumulator
 from service.pipeline.circuit import Circuit, Verdict
 from service.pipeline.claude import Claude
 from service.pipeline.coalesce import Coalescer
-from service.pipeline.continuation import PAUSE_TURN, continuation_params, merge_messages
 from service.pipeline.deltas import DeltaEncoder, dumps
 from service.pipeline.ratelimit import RateGate
 from service.pricing import PriceTable

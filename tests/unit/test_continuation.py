@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from service.pipeline.continuation import add_usage, continuation_params, merge_messages
+from service.continuation import add_usage, continuation_params, merge_messages
 
 USE = {"type": "server_tool_use", "id": "srvtoolu_1", "name": "web_search", "input": {"query": "q"}}
 RESULT = {"type": "web_search_tool_result", "tool_use_id": "srvtoolu_1", "content": []}
