@@ -73,7 +73,6 @@ class PromptRunner:
         self._source = f"/claude-kafka/{settings.pipeline.service_instance}".encode()
         self._rng = random.Random()
         self._barrier = CrashBarrier(metrics, secret_values(settings))
-        self._headroom_queue = asyncio.Lock()
 
     async def run(self, job: events.Job) -> None:
         """Process ``job`` to exactly one acknowledged final event for its last attempt."""
@@ -317,19 +316,14 @@ class PromptRunner:
     async def _wait_for_rate_limit(self, params: dict[str, Any]) -> None:
         # A rough input estimate (4 bytes a token); the output budget counts too against a TPM limit.
         input_estimate = len(json.dumps(params.get("messages", ""))) // 4
-        server = self._gate.server
-        if self._pipeline.rate_limit_from_headers and (
-            self._headroom_queue.locked() or server.reserve(input_estimate, time.time()) > 0
-        ):
+        if self._pipeline.rate_limit_from_headers:
             # The organisation's headroom: re-checked after each wait, since other prompts and other
-            # replicas spend it meanwhile. Waiters queue on one lock, in arrival order, and only the
-            # head sleeps until the next paced slot: with every waiter asleep on the same slot, each
-            # slot woke all of them for one to go (at 250 streams, 9% of the CPU; bench/hotpath.py).
-            async with self._headroom_queue:
-                while (wait := server.reserve(input_estimate, time.time())) > 0:
-                    self._metrics.rate_limit_waits.labels("headroom").inc()
-                    self._metrics.rate_limit_wait_seconds.inc(wait)
-                    await asyncio.sleep(wait)
+            # replicas spend it meanwhile. (Queueing the waiters on one lock, tried for issue 19, made
+            # two replicas sharing an org limit time out in tests/reliability/test_rate_limit_headroom.)
+            while (wait := self._gate.server.reserve(input_estimate, time.time())) > 0:
+                self._metrics.rate_limit_waits.labels("headroom").inc()
+                self._metrics.rate_limit_wait_seconds.inc(wait)
+                await asyncio.sleep(wait)
         estimate = input_estimate + int(params.get("max_tokens", 0)) if self._gate.tokens is not None else 0
         wait = self._gate.reserve(estimate, time.monotonic())
         if wait > 0:
