@@ -34,22 +34,33 @@ def limits(connections: int) -> httpx2.Limits:
 
 
 def build_client(
-    settings: AnthropicSettings, *, on_response: ResponseHook, connections: int = MIN_CONNECTIONS
+    settings: AnthropicSettings,
+    *,
+    on_response: ResponseHook | None = None,
+    connections: int = MIN_CONNECTIONS,
+    probe_seconds: float | None = None,
 ) -> AsyncAnthropic:
     """An ``AsyncAnthropic`` on ``settings``' transport; ``on_response`` sees every HTTP response
-    (the SDK's retries included). The caller closes it (``await client.close()``)."""
+    (the SDK's retries included). ``probe_seconds`` makes a one-shot client (``doctor``): no retries,
+    that whole timeout. The caller closes it (``await client.close()``)."""
     transport = (
         anthropic.DefaultAioHttpClient
         if settings.http_transport == "aiohttp"
         else anthropic.DefaultAsyncHttpxClient
     )
-    http_client = transport(event_hooks={"response": [on_response]}, limits=limits(connections))
+    hooks = {"response": [on_response]} if on_response else {}
+    http_client = transport(event_hooks=hooks, limits=limits(connections))
     api_key, auth_token = settings.sdk_credentials()
+    timeout = (
+        httpx2.Timeout(probe_seconds)
+        if probe_seconds is not None
+        else httpx2.Timeout(settings.timeout_seconds, connect=settings.connect_timeout_seconds)
+    )
     return AsyncAnthropic(
         api_key=api_key,
         auth_token=auth_token,
         base_url=settings.base_url,
-        max_retries=settings.max_retries,
-        timeout=httpx2.Timeout(settings.timeout_seconds, connect=settings.connect_timeout_seconds),
+        max_retries=settings.max_retries if probe_seconds is None else 0,
+        timeout=timeout,
         http_client=http_client,
     )

@@ -111,18 +111,14 @@ async def _lag(settings: Settings, partitions: int) -> dict[int, int]:
 async def api_check(settings: Settings) -> Check:
     import anthropic  # loaded by run_checks before any probe's clock starts
 
+    from service.sdkclient import build_client
+
     base_url = settings.anthropic.base_url or "https://api.anthropic.com"
     if settings.anthropic.missing_credentials():
         fix = "export ANTHROPIC_API_KEY=sk-ant-... (or ANTHROPIC_AUTH_TOKEN)"
         return checklist.api_key(base_url, "neither ANTHROPIC_API_KEY nor ANTHROPIC_AUTH_TOKEN is set", fix)
-    api_key, auth_token = settings.anthropic.sdk_credentials()  # the same credentials `run` uses
-    client = anthropic.AsyncAnthropic(
-        api_key=api_key,
-        auth_token=auth_token,
-        base_url=settings.anthropic.base_url,
-        max_retries=0,
-        timeout=PROBE_SECONDS,
-    )
+    # The same factory as `run`: the same credentials, base URL and HTTP transport.
+    client = build_client(settings.anthropic, connections=1, probe_seconds=PROBE_SECONDS)
     try:
         await client.models.list(limit=1)
     except anthropic.AuthenticationError:

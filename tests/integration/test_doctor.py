@@ -80,4 +80,8 @@ def test_doctor_with_a_stopped_broker_fails_fast_with_a_hint(tmp_path: Path) -> 
     assert line(cli, "broker").startswith("✗ broker") and "cannot reach 127.0.0.1:1" in line(cli, "broker")
     assert "fix: start a broker" in cli.output
     assert line(cli, "group").startswith("- ") and "not checked: broker unreachable" in line(cli, "group")
-    assert line(cli, "API key").startswith("✗") and "ANTHROPIC_BASE_URL" in cli.output
+    # aiohttp's refusal reaches doctor as the SDK's own class (the transport maps it, as in `run`)
+    assert line(cli, "API key").startswith(
+        "✗"
+    ) and "cannot reach http://127.0.0.1:1: APIConnectionError" in line(cli, "API key")
+    assert "ANTHROPIC_BASE_URL" in cli.output
