@@ -419,7 +419,7 @@ def table(r: dict[str, Any]) -> list[str]:
     lines = []
     for p in r.get("paced", []):
         lines.append(
-            f"| CPU per delta, {p['streams']} streams paced / (bare SDK ({t}) per event + aiokafka per "
+            f"| CPU per delta, {p['streams']} streams paced / (bare SDK ({t}) per event + paced aiokafka per "
             f"record) | {p['service_cpu_us_per_delta']:.1f} / ({p['sdk_cpu_us_per_event']:.1f} + "
             f"{p['producer_cpu_us_per_record']:.1f}) us = {p['ratio']:.2f}x | <= {CPU_GOAL}x: "
             f"{ok(p['ratio'] <= CPU_GOAL)} |"
