@@ -49,16 +49,13 @@ async def _one_raw_stream(client: Any) -> list[tuple[bytes, dict[str, Any]]]:
     return out
 
 
-async def producer(args: argparse.Namespace) -> dict[str, Any]:
-    from aiokafka import AIOKafkaProducer
+async def sample_records(base_url: str) -> tuple[list[bytes], bytes]:
+    """One emulator stream's SSE events as the service's delta texts, and its CompletionEvent value."""
     from anthropic import AsyncAnthropic
 
-    from service.kafka.config import producer_kwargs
     from service.pipeline.accumulate import MessageAccumulator
-    from service.pipeline.deltas import DeltaEncoder
-    from service.settings import load_settings
 
-    async with AsyncAnthropic(base_url=args.base_url, api_key="bench") as client:
+    async with AsyncAnthropic(base_url=base_url, api_key="bench") as client:
         stream = await _one_raw_stream(client)
     acc = MessageAccumulator()
     for _, event in stream:
@@ -75,7 +72,17 @@ async def producer(args: argparse.Namespace) -> dict[str, Any]:
             "attributes": {},
         }
     ).encode()
-    texts = [raw for raw, _ in stream]
+    return [raw for raw, _ in stream], completion
+
+
+async def producer(args: argparse.Namespace) -> dict[str, Any]:
+    from aiokafka import AIOKafkaProducer
+
+    from service.kafka.config import producer_kwargs
+    from service.pipeline.deltas import DeltaEncoder
+    from service.settings import load_settings
+
+    texts, completion = await sample_records(args.base_url)
     settings = load_settings(
         env_file=None, kafka={"bootstrap_servers": args.bootstrap, "enable_idempotence": False}
     )

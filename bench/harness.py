@@ -29,6 +29,7 @@ ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
 LOGS = Path(os.environ.get("BENCH_LOG_DIR", "/tmp/claude-kafka-bench"))
 MODEL = "claude-haiku-4-5"
+PARTITIONS = 6  # of every topic a scenario creates
 
 
 def log(message: str) -> None:
@@ -326,7 +327,7 @@ def topic_env(prefix: str) -> dict[str, str]:
     return {f"TOPIC_{kind.upper()}": name for kind, name in topic_names(prefix).items()}
 
 
-def create_topics(bootstrap: str, prefix: str = "claude", partitions: int = 6) -> dict[str, str]:
+def create_topics(bootstrap: str, prefix: str = "claude", partitions: int = PARTITIONS) -> dict[str, str]:
     from service.kafka.topics import create_topics as create
     from service.settings import load_settings
 

@@ -8,7 +8,13 @@ the same emulator pacing, so the box's noise (2 shared cores) cancels out as far
   drain; ``latency.run_curve``) divided by the floor = the bare SDK's CPU per SSE event at the same
   arrivals (``python -m bench.ratios sdk-paced``: ``AsyncAnthropic(http_client=<the service's
   transport>).messages.create(stream=True)`` + ``raw_events`` + ``json.loads``, nothing else) plus raw
-  aiokafka's CPU per delta-sized record (``bench.ceilings producer``).
+  aiokafka's CPU per delta in the same produce pattern (``python -m bench.ratios producer-paced``: the
+  same arrivals, each prompt's delta-sized records sent one at a time over the answer's duration and
+  then its completion, with the service's producer settings (``service/kafka/config.py``: linger 2 ms,
+  ``acks=all``), keyed by custom_id over topics of the same partition count; measured per level in
+  the same run, minus the CPU of the same schedule without Kafka). Paced, aiokafka sends near one
+  record per batch, which costs several times the zero-pacing figure (``bench.ceilings producer``,
+  full batches), so that figure is kept only for the throughput ratio.
 - **RSS per in-flight stream** at 1,000 slow streams (2 tokens/s), 1 KB and 8 KB prompts: the service
   (fresh process per size) against ``python -m bench.ratios sdk-rss`` holding the same streams open.
   Both are (RSS with the streams open - idle RSS) / streams.
@@ -23,6 +29,8 @@ and 500 streams in flight.
 
     python -m bench.ratios sdk-paced --base-url U --streams N --tokens T --seconds S
     python -m bench.ratios sdk-rss --base-url U --streams N --prompt-bytes B
+    python -m bench.ratios producer-paced --base-url U --bootstrap B --deltas-topic T --completions-topic T2
+        --streams N --tokens T --seconds S
 """
 
 from __future__ import annotations
@@ -120,6 +128,87 @@ async def sdk_paced(args: argparse.Namespace) -> dict[str, Any]:
         "cpu_s": cpu_s,
         "cpu_us_per_event": cpu_s / seen[0] * 1e6,
         "transport": transport(),
+    }
+
+
+async def producer_paced(args: argparse.Namespace) -> dict[str, Any]:
+    """Raw aiokafka in the service's produce pattern at one level, with the service's producer settings.
+
+    Prompts start at the steady rate of ``latency.run_curve``'s phase; each waits the TTFT, sends its
+    deltas one at a time spread over the answer's duration (80 tokens/s), then its CompletionEvent,
+    and waits for the last delta's and the completion's acknowledgements (``Outputs.acknowledged``).
+    The same schedule runs first without Kafka: the difference in CPU is what the encoder and
+    aiokafka cost per delta, without the loop wake-ups the bare-SDK probe already counts."""
+    from aiokafka import AIOKafkaProducer
+
+    from bench.ceilings import sample_records
+    from service.kafka.config import producer_kwargs
+    from service.pipeline.deltas import DeltaEncoder
+    from service.settings import load_settings
+
+    texts, completion = await sample_records(args.base_url)
+    rate = args.streams / (0.4 + args.tokens / 80)
+    prompts = int(rate * args.seconds)
+    gap = args.tokens / 80 / len(texts)
+    source = b"/claude-kafka/bench"
+    settings = load_settings(
+        env_file=None, kafka={"bootstrap_servers": args.bootstrap, "enable_idempotence": False}
+    )
+    kafka = AIOKafkaProducer(**producer_kwargs(settings.kafka))
+    await kafka.start()
+
+    async def prompt(custom_id: str, send: bool) -> None:
+        await asyncio.sleep(0.4)
+        encoder = DeltaEncoder(custom_id, 1, 1, {}, source, ())  # no trace headers, as the bench's service
+        futures = []
+        for text in texts:
+            await asyncio.sleep(gap)
+            if send:
+                value, headers = encoder.encode(text)
+                futures.append(await kafka.send(args.deltas_topic, value, key=encoder.key, headers=headers))
+        if send:
+            final = await kafka.send(args.completions_topic, completion, key=encoder.key, headers=headers)
+            await asyncio.gather(futures[-1], final)
+            for future in futures:  # done by now (a partition acknowledges in order), as the service checks
+                if not future.done():
+                    await future
+
+    async def phase(send: bool) -> tuple[float, float]:
+        loop = asyncio.get_running_loop()
+        started, cpu0 = loop.time(), _cpu()
+        tasks = []
+        for i in range(prompts):
+            delay = started + i / rate - loop.time()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            tasks.append(asyncio.create_task(prompt(f"paced-{send}-{i}", send)))
+        await asyncio.gather(*tasks)
+        return _cpu() - cpu0, loop.time() - started
+
+    try:
+        # the first sends fetch metadata and open connections: outside the window
+        await asyncio.gather(
+            *[
+                await kafka.send(t, completion, key=b"warm")
+                for t in (args.deltas_topic, args.completions_topic)
+            ]
+        )
+        idle_cpu, _ = await phase(send=False)
+        cpu_s, elapsed = await phase(send=True)
+    finally:
+        await kafka.stop()
+    deltas = prompts * len(texts)
+    return {
+        "streams": args.streams,
+        "prompts": prompts,
+        "deltas": deltas,
+        "deltas_per_s": deltas / elapsed,
+        "partitions": args.partitions,
+        "elapsed_s": elapsed,
+        "cpu_s": cpu_s,
+        "schedule_cpu_s": idle_cpu,
+        "cpu_us_per_delta": (cpu_s - idle_cpu) / deltas * 1e6,
+        "linger_ms": settings.kafka.linger_ms,
     }
 
 
@@ -259,7 +348,6 @@ def run(quick: bool) -> dict[str, Any]:
             ttft_ms=400, tokens_per_second=80, output_tokens=tokens, tokens_per_delta=None,
             name="emulator-ratios-paced",
         )  # fmt: skip
-        producer_us = producer["cpu_s_per_1000_deltas"] * 1000
         paced = []
         for point in points:
             level = point["streams"]
@@ -267,6 +355,13 @@ def run(quick: bool) -> dict[str, Any]:
                 "bench.ratios", "sdk-paced", "--base-url", emu1.base_url, "--streams", str(level),
                 "--tokens", str(tokens), "--seconds", str(seconds),
             )  # fmt: skip
+            probe_topics = h.create_topics(bootstrap, f"pp{level}-{time.monotonic_ns()}")
+            kafka = h.run_worker(
+                "bench.ratios", "producer-paced", "--base-url", emu1.base_url, "--bootstrap", bootstrap,
+                "--deltas-topic", probe_topics["deltas"], "--completions-topic", probe_topics["completions"],
+                "--streams", str(level), "--tokens", str(tokens), "--seconds", str(seconds),
+            )  # fmt: skip
+            producer_us = kafka["cpu_us_per_delta"]
             service_us = point["cpu_s_per_1000_deltas"] * 1000
             floor = bare["cpu_us_per_event"] + producer_us
             paced.append(
@@ -275,6 +370,9 @@ def run(quick: bool) -> dict[str, Any]:
                     "service_cpu_us_per_delta": service_us,
                     "sdk_cpu_us_per_event": bare["cpu_us_per_event"],
                     "producer_cpu_us_per_record": producer_us,
+                    "producer_zero_pacing_cpu_us_per_record": producer["cpu_s_per_1000_deltas"] * 1000,
+                    "service_deltas_per_s": point["delta_events"] / point["elapsed_s"],
+                    "producer": kafka,
                     "ratio": service_us / floor,
                     "service_part_ms": point["service_part_ms"],
                     "added_latency_ms": point["added_latency_ms"],
@@ -321,7 +419,7 @@ def table(r: dict[str, Any]) -> list[str]:
     lines = []
     for p in r.get("paced", []):
         lines.append(
-            f"| CPU per delta, {p['streams']} streams paced / (bare SDK ({t}) per event + aiokafka per "
+            f"| CPU per delta, {p['streams']} streams paced / (bare SDK ({t}) per event + paced aiokafka per "
             f"record) | {p['service_cpu_us_per_delta']:.1f} / ({p['sdk_cpu_us_per_event']:.1f} + "
             f"{p['producer_cpu_us_per_record']:.1f}) us = {p['ratio']:.2f}x | <= {CPU_GOAL}x: "
             f"{ok(p['ratio'] <= CPU_GOAL)} |"
@@ -353,14 +451,18 @@ def table(r: dict[str, Any]) -> list[str]:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("what", choices=["sdk-paced", "sdk-rss"])
+    parser.add_argument("what", choices=["sdk-paced", "sdk-rss", "producer-paced"])
     parser.add_argument("--base-url", required=True)
+    parser.add_argument("--bootstrap", default="")
+    parser.add_argument("--deltas-topic", default="")
+    parser.add_argument("--completions-topic", default="")
+    parser.add_argument("--partitions", type=int, default=h.PARTITIONS, help="Of both topics (reported).")
     parser.add_argument("--streams", type=int, required=True)
     parser.add_argument("--tokens", type=int, default=120)
     parser.add_argument("--seconds", type=float, default=2.0)
     parser.add_argument("--prompt-bytes", type=int, default=1024)
     args = parser.parse_args()
-    run_probe = sdk_paced if args.what == "sdk-paced" else sdk_rss
+    run_probe = {"sdk-paced": sdk_paced, "sdk-rss": sdk_rss, "producer-paced": producer_paced}[args.what]
     print(json.dumps(asyncio.run(run_probe(args))))
 
 

@@ -37,6 +37,7 @@ from service.pipeline.circuit import Circuit, Verdict
 from service.pipeline.claude import Claude
 from service.pipeline.coalesce import Coalescer
 from service.pipeline.deltas import DeltaEncoder, dumps
+from service.pipeline.headroomwait import HeadroomQueue
 from service.pipeline.ratelimit import RateGate
 from service.pricing import PriceTable
 from service.settings import Settings, secret_values
@@ -73,6 +74,7 @@ class PromptRunner:
         self._source = f"/claude-kafka/{settings.pipeline.service_instance}".encode()
         self._rng = random.Random()
         self._barrier = CrashBarrier(metrics, secret_values(settings))
+        self._headroom = HeadroomQueue(gate.server)
 
     async def run(self, job: events.Job) -> None:
         """Process ``job`` to exactly one acknowledged final event for its last attempt."""
@@ -318,18 +320,22 @@ class PromptRunner:
         input_estimate = len(json.dumps(params.get("messages", ""))) // 4
         if self._pipeline.rate_limit_from_headers:
             # The organisation's headroom: re-checked after each wait, since other prompts and other
-            # replicas spend it meanwhile. (Queueing the waiters on one lock, tried for issue 19, made
-            # two replicas sharing an org limit time out in tests/reliability/test_rate_limit_headroom.)
-            while (wait := self._gate.server.reserve(input_estimate, time.time())) > 0:
-                self._metrics.rate_limit_waits.labels("headroom").inc()
-                self._metrics.rate_limit_wait_seconds.inc(wait)
-                await asyncio.sleep(wait)
+            # replicas spend it meanwhile; one waiter sleeps at a time (headroomwait.py).
+            await self._headroom.take(input_estimate, self._headroom_waited)
         estimate = input_estimate + int(params.get("max_tokens", 0)) if self._gate.tokens is not None else 0
         wait = self._gate.reserve(estimate, time.monotonic())
         if wait > 0:
             self._metrics.rate_limit_waits.labels("client").inc()
             self._metrics.rate_limit_wait_seconds.inc(wait)
             await asyncio.sleep(wait)
+
+    def _headroom_waited(self, seconds: float) -> None:
+        self._metrics.rate_limit_waits.labels("headroom").inc()
+        self._metrics.rate_limit_wait_seconds.inc(seconds)
+
+    def headroom_observed(self) -> None:
+        """An API response reported the organisation's headroom (``ServerLimits.observe``)."""
+        self._headroom.observed()
 
     async def _publish_final(self, job: events.Job, attempt: int, outcome: Outcome) -> None:
         message, timings, futures, loop = outcome

@@ -248,6 +248,7 @@ class StreamingPipeline(ConsumeLoop):
             self._metrics.rate_limit_remaining.labels(kind).set(value.remaining)
         if self._settings.pipeline.rate_limit_from_headers:
             self.gate.server.observe(headroom)
+            self.runner.headroom_observed()
         if status == 429 and retry_after:
             self.gate.pause(retry_after, time.monotonic())
             self._metrics.rate_limit_waits.labels("server").inc()
