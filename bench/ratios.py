@@ -43,6 +43,7 @@ import os
 import resource
 import statistics
 import time
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 from bench import harness as h
@@ -101,6 +102,23 @@ async def _read(client: Any, body: dict[str, Any], seen: list[int]) -> None:
         await response.close()
 
 
+async def _paced(
+    rate: float, prompts: int, start: Callable[[int], Coroutine[Any, Any, None]]
+) -> tuple[float, float]:
+    """Start ``start(i)`` for ``prompts`` prompts at ``rate`` a second (``latency.run_curve``'s steady
+    arrivals); CPU seconds and wall seconds until all have finished."""
+    loop = asyncio.get_running_loop()
+    started, cpu0 = loop.time(), _cpu()
+    tasks = []
+    for i in range(prompts):
+        delay = started + i / rate - loop.time()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        tasks.append(asyncio.create_task(start(i)))
+    await asyncio.gather(*tasks)
+    return _cpu() - cpu0, loop.time() - started
+
+
 async def sdk_paced(args: argparse.Namespace) -> dict[str, Any]:
     """The arrivals of ``latency.run_curve``'s phase (steady, Little's law), bare SDK only."""
     body = _body("Benchmark prompt.")
@@ -110,16 +128,7 @@ async def sdk_paced(args: argparse.Namespace) -> dict[str, Any]:
         # imports and first-request paths, outside the window, as the service's warm-up prompts
         await asyncio.gather(*(_read(client, body, [0]) for _ in range(WARMUP)))
         seen = [0]
-        loop = asyncio.get_running_loop()
-        started, cpu0 = loop.time(), _cpu()
-        tasks = []
-        for i in range(prompts):
-            delay = started + i / rate - loop.time()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            tasks.append(asyncio.create_task(_read(client, body, seen)))
-        await asyncio.gather(*tasks)
-        cpu_s, elapsed = _cpu() - cpu0, loop.time() - started
+        cpu_s, elapsed = await _paced(rate, prompts, lambda _: _read(client, body, seen))
     return {
         "streams": args.streams,
         "prompts": prompts,
@@ -174,16 +183,7 @@ async def producer_paced(args: argparse.Namespace) -> dict[str, Any]:
                     await future
 
     async def phase(send: bool) -> tuple[float, float]:
-        loop = asyncio.get_running_loop()
-        started, cpu0 = loop.time(), _cpu()
-        tasks = []
-        for i in range(prompts):
-            delay = started + i / rate - loop.time()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            tasks.append(asyncio.create_task(prompt(f"paced-{send}-{i}", send)))
-        await asyncio.gather(*tasks)
-        return _cpu() - cpu0, loop.time() - started
+        return await _paced(rate, prompts, lambda i: prompt(f"paced-{send}-{i}", send))
 
     try:
         # the first sends fetch metadata and open connections: outside the window

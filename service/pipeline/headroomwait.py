@@ -25,9 +25,8 @@ class HeadroomQueue:
 
     def observed(self) -> None:
         """A response updated the headroom: the sleeping head computes its wait again now."""
-        wake = self._wake
-        if wake is not None and not wake.done():
-            wake.set_result(None)
+        if self._wake is not None:
+            _set(self._wake)
 
     async def take(self, input_tokens: int, waited: Callable[[float], None]) -> None:
         """Return once a request needing ``input_tokens`` may start (it is then counted as started);
