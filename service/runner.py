@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import logging
 
+from service import gcpolicy
 from service.backoff import attempt_delay
 from service.batch import BatchCoordinator
 from service.health import health_server, start_health, stop_health
@@ -70,6 +71,7 @@ class Runner:
             await self.outputs.start()
             await self.batches.start()
             await self.pipeline.start()
+            gcpolicy.settle()  # what start-up built is never garbage: out of every collection's way
             log.info(
                 "running",
                 extra={"topic": self.settings.topics.prompts, "group": self.settings.kafka.group_id,
