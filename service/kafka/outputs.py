@@ -9,6 +9,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError as AIOKafkaError
+from aiokafka.partitioner import DefaultPartitioner
 
 from service import events, tracing
 from service.cloudevents import Headers, TraceHeaders
@@ -22,6 +23,7 @@ from service.settings import KafkaSettings
 log = logging.getLogger(__name__)
 
 PRUNE_AT = 64
+_PARTITIONER = DefaultPartitioner()  # the producer's own: outputs refuse a custom one (passthrough.py)
 
 
 class Acks:
@@ -72,11 +74,25 @@ class Outputs:
     async def flush(self) -> None:
         await self._producer.flush()
 
+    async def partition(self, topic: str, key: bytes) -> int:
+        """The partition the producer's partitioner gives ``key`` (murmur2, as Java clients), so that an
+        attempt pins its deltas: the hash once per attempt instead of once per delta (~6% of the hot
+        path's CPU), and one partition for the whole attempt, even if the topic grows mid-stream
+        (a keyed record would then move to another partition, and out of order with the first ones)."""
+        try:
+            partitions = sorted(await self._producer.partitions_for(topic))
+        except AIOKafkaError as exc:
+            self._metrics.kafka_errors.labels("produce").inc()
+            raise KafkaError(f"no partitions known for {topic}: {exc!r}") from exc
+        return int(_PARTITIONER(key, partitions, partitions))
+
     async def send(
-        self, topic: str, key: bytes | None, value: bytes, headers: Headers
+        self, topic: str, key: bytes | None, value: bytes, headers: Headers, partition: int | None = None
     ) -> asyncio.Future[object]:
         try:
-            future: asyncio.Future[object] = await self._producer.send(topic, value, key=key, headers=headers)
+            future: asyncio.Future[object] = await self._producer.send(
+                topic, value, key=key, partition=partition, headers=headers
+            )
         except AIOKafkaError as exc:
             self._metrics.kafka_errors.labels("produce").inc()
             raise KafkaError(f"produce to {topic} failed: {exc!r}") from exc

@@ -21,7 +21,16 @@ def dumps(value: Any) -> bytes:
 class DeltaEncoder:
     """Encodes one (custom_id, generation, attempt)'s events with a gap-free ``seq`` from 0."""
 
-    __slots__ = ("_id_prefix", "_prefix", "_source", "_static_headers", "custom_id", "key", "seq")
+    __slots__ = (
+        "_id_prefix",
+        "_prefix",
+        "_source",
+        "_static_headers",
+        "custom_id",
+        "key",
+        "partition",
+        "seq",
+    )
 
     def __init__(
         self,
@@ -34,6 +43,7 @@ class DeltaEncoder:
     ) -> None:
         self.custom_id = custom_id
         self.key = custom_id.encode()
+        self.partition: int | None = None  # where the attempt's deltas go (``Outputs.partition``)
         self.seq = 0
         self._prefix = (
             b'{"custom_id":' + dumps(custom_id) + b',"generation":' + str(generation).encode()

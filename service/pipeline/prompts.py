@@ -197,6 +197,7 @@ class PromptRunner:
         encoder = DeltaEncoder(
             prompt.custom_id, job.generation, attempt, prompt.attributes, self._source, trace
         )
+        encoder.partition = await self._outputs.partition(self._topics.deltas, encoder.key)
         acks = Acks()
         started_wall = time.time()
         started = time.monotonic()
@@ -215,7 +216,11 @@ class PromptRunner:
         async def replay(events_: list[dict[str, Any]]) -> None:
             for event in events_:
                 value, headers = encoder.encode(dumps(event))
-                acks.add(await self._outputs.send(self._topics.deltas, encoder.key, value, headers))
+                acks.add(
+                    await self._outputs.send(
+                        self._topics.deltas, encoder.key, value, headers, encoder.partition
+                    )
+                )
 
         try:
             if prompt.loop is not None and self._loop is not None:
@@ -268,7 +273,7 @@ class PromptRunner:
         )
         send = self._outputs.send
         topic = self._topics.deltas
-        key = encoder.key
+        key, partition = encoder.key, encoder.partition
         sse_event = self._metrics.sse_event
         first_token: float | None = None
         try:
@@ -286,16 +291,16 @@ class PromptRunner:
                             first_token = time.monotonic()
                         if coalescer is None:  # the common case, without a list per event
                             value, headers = encoder.encode(raw)
-                            acks.add(await send(topic, key, value, headers))
+                            acks.add(await send(topic, key, value, headers, partition))
                             continue
                         texts = coalescer.push(event, raw, time.monotonic())
                     for text in texts:
                         value, headers = encoder.encode(text)
-                        acks.add(await send(topic, key, value, headers))
+                        acks.add(await send(topic, key, value, headers, partition))
             if coalescer is not None:
                 for text in coalescer.flush():
                     value, headers = encoder.encode(text)
-                    acks.add(await send(topic, key, value, headers))
+                    acks.add(await send(topic, key, value, headers, partition))
             message = accumulator.result()
         except ClaudeError as exc:
             self._metrics.api_requests.labels(model, exc.type).inc()

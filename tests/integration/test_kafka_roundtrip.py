@@ -71,3 +71,27 @@ async def test_consumer_group_receives_keys_headers_and_commits(make_settings: A
             assert await consumer.committed(tp) == offset + 1
     finally:
         await consumer.stop()
+
+
+async def test_pinned_partition_is_the_one_the_key_gets(make_settings: Any) -> None:
+    """``Outputs.partition`` (an attempt's deltas are sent to it) is where the producer's partitioner
+    puts a record keyed by the same custom_id, which Java clients and every Kafka tool agree on."""
+    from service.kafka.outputs import Outputs
+    from service.metrics import Metrics
+
+    settings = make_settings()
+    await create_topics(settings)
+    topic = settings.topics.deltas
+    keys = [f"prompt-{i}".encode() for i in range(40)]
+    landed = await produce(settings, topic, [(key, b"{}") for key in keys])
+    outputs = Outputs(settings.kafka, Metrics())
+    await outputs.start()
+    try:
+        pinned = [await outputs.partition(topic, key) for key in keys]
+        sent = await outputs.send(topic, keys[0], b"{}", [], pinned[0])
+        metadata: Any = await sent
+    finally:
+        await outputs.stop()
+    assert pinned == [partition for partition, _ in landed]
+    assert len(set(pinned)) == 3  # the keys spread over every partition: not one constant answer
+    assert metadata.partition == pinned[0]
