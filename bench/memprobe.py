@@ -23,6 +23,7 @@ import resource
 import sys
 import time
 import tracemalloc
+import types
 from typing import Any
 
 from bench import harness as h
@@ -36,6 +37,42 @@ def _package(filename: str) -> str:
     if "/service/" in filename:
         return "service:" + filename.split("/service/", 1)[1]
     return filename
+
+
+def _where(obj: Any) -> str:
+    """A traceback or frame as the code it stands in (``name:line``)."""
+    frame = obj.tb_frame if isinstance(obj, types.TracebackType) else obj
+    code = frame.f_code
+    return f"{_package(code.co_filename)}:{code.co_qualname}:{frame.f_lineno}"
+
+
+def _holders(obj: Any, depth: int = 3) -> str:
+    """What keeps ``obj`` alive, by type, a few referrers deep (first referrer at each step)."""
+    chain = []
+    for _ in range(depth):
+        referrers = [r for r in gc.get_referrers(obj) if not isinstance(r, list) or len(r) < 1000]
+        if not referrers:
+            break
+        obj = referrers[0]
+        chain.append(
+            type(obj).__qualname__ + (f"({_where(obj)})" if isinstance(obj, types.FrameType) else "")
+        )
+    return " <- ".join(chain)
+
+
+def _new_frames(before: set[int]) -> dict[str, dict[str, int]]:
+    """Tracebacks and frames that appeared since ``before`` (ids), grouped by place and by holder."""
+    gc.collect()
+    out: dict[str, dict[str, int]] = {}
+    for kind in (types.TracebackType, types.FrameType):
+        found = [o for o in gc.get_objects() if isinstance(o, kind) and id(o) not in before]
+        places = collections.Counter(_where(o) for o in found)
+        held = collections.Counter(_holders(o) for o in found[:: max(1, len(found) // 200)])
+        out[kind.__name__] = {
+            **dict(places.most_common(12)),
+            **{"held: " + k: v for k, v in held.most_common(6)},
+        }
+    return out
 
 
 def _types() -> collections.Counter[str]:
@@ -83,7 +120,9 @@ async def probe(args: argparse.Namespace, bootstrap: str, base_url: str) -> dict
     # Warm every lazily built path (one short round of streams) before the idle snapshot.
     await asyncio.sleep(1.0)
     types0 = _types()
-    snap0 = tracemalloc.take_snapshot()
+    ids0 = {id(o) for o in gc.get_objects()} if args.frames_report else set()
+    tracing = tracemalloc.is_tracing()  # --frames 0: gc counts only, much faster
+    snap0 = tracemalloc.take_snapshot() if tracing else None
     rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     ids = [f"probe-{i}" for i in range(args.streams)]
     topic = h.topic_names("probe")["prompts"]
@@ -91,18 +130,28 @@ async def probe(args: argparse.Namespace, bootstrap: str, base_url: str) -> dict
     items = [(i.encode(), h.prompt_value(i, text=text)) for i in ids]
     await h._produce(bootstrap, topic, items)
     await until(lambda: gauge("in_flight_prompts") >= args.streams, 120, "in flight")
-    await asyncio.sleep(2.5)  # every stream past message_start and its first deltas
+
+    def started() -> float:
+        value = runner.metrics.registry.get_sample_value(
+            "claude_kafka_sse_events_total", {"type": "message_start"}
+        )
+        return value or 0.0
+
+    # Every stream past message_start (tracemalloc slows the ramp), then its first deltas.
+    await until(lambda: started() >= args.streams, 300, "message_start")
+    await asyncio.sleep(2.5)
     types1 = _types()
+    frames_report = _new_frames(ids0) if args.frames_report else {}
     tasks = collections.Counter(
         getattr(t.get_coro(), "__qualname__", repr(t.get_coro())) for t in asyncio.all_tasks()
     )
-    snap1 = tracemalloc.take_snapshot()
+    snap1 = tracemalloc.take_snapshot() if tracing else None
     in_flight = gauge("in_flight_prompts")
     runner.request_stop()  # the drain a first SIGTERM starts
     with contextlib.suppress(asyncio.TimeoutError):
         await asyncio.wait_for(serving, 30)
     n = args.streams
-    diff = snap1.compare_to(snap0, "traceback")
+    diff = snap1.compare_to(snap0, "traceback") if snap1 is not None and snap0 is not None else []
     by_site: collections.Counter[str] = collections.Counter()
     by_package: collections.Counter[str] = collections.Counter()
     for stat in diff:
@@ -124,6 +173,7 @@ async def probe(args: argparse.Namespace, bootstrap: str, base_url: str) -> dict
         "by_package": {k: round(v / n) for k, v in by_package.most_common(args.top)},
         "by_site": {k: round(v / n) for k, v in by_site.most_common(args.top)},
         "tasks": dict(tasks.most_common(8)),
+        "new_tracebacks_and_frames": frames_report,
         "objects_per_stream": dict(sorted(type_diff.items(), key=lambda kv: -kv[1])[: args.top]),
     }
 
@@ -133,6 +183,11 @@ def main() -> None:
     parser.add_argument("--streams", type=int, default=500)
     parser.add_argument("--frames", type=int, default=12)
     parser.add_argument("--top", type=int, default=25)
+    parser.add_argument(
+        "--frames-report",
+        action="store_true",
+        help="Where the new tracebacks and frames are, and who holds them.",
+    )
     parser.add_argument("--prompt-bytes", type=int, default=18, help="Size of each prompt's text.")
     args = parser.parse_args()
     stack = h.Stack()
@@ -140,7 +195,8 @@ def main() -> None:
         bootstrap = stack.start_broker()
         h.create_topics(bootstrap, "probe")
         emu = stack.start_emulator(tokens_per_second=2.0, output_tokens=400, tokens_per_delta=1)
-        tracemalloc.start(args.frames)
+        if args.frames:
+            tracemalloc.start(args.frames)
         result = asyncio.run(probe(args, bootstrap, emu.base_url))
     finally:
         stack.close()

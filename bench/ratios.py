@@ -31,6 +31,7 @@ and 500 streams in flight.
 
     python -m bench.ratios sdk-paced --base-url U --streams N --tokens T --seconds S
     python -m bench.ratios sdk-rss --base-url U --streams N --prompt-bytes B
+    python -m bench.ratios memory      # the RSS section alone (both prompt sizes), on its own broker
     python -m bench.ratios producer-paced --base-url U --bootstrap B --deltas-topic T --completions-topic T2
         --streams N --tokens T --seconds S
 """
@@ -423,27 +424,42 @@ def run(quick: bool) -> dict[str, Any]:
             )
         result["paced"] = paced
 
-        h.log(f"scenario 6 (ratios): RSS at {RSS_STREAMS} streams, service vs bare SDK")
-        emu2 = stack.start_emulator(
-            tokens_per_second=2.0, output_tokens=400, tokens_per_delta=1, name="emulator-ratios-rss"
-        )
-        memory = []
-        for size in PROMPT_BYTES:
-            svc = _service_rss(stack, bootstrap, emu2.base_url, size, RSS_STREAMS)
-            bare = h.run_worker(
-                "bench.ratios", "sdk-rss", "--base-url", emu2.base_url, "--streams", str(RSS_STREAMS),
-                "--prompt-bytes", str(size),
-            )  # fmt: skip
-            ratio = svc["bytes_per_stream"] / bare["bytes_per_stream"]
-            memory.append({"prompt_bytes": size, "service": svc, "sdk": bare, "ratio": ratio})
-            h.log(
-                f"  {size} B prompts: service {svc['bytes_per_stream'] / 1024:.1f} KB/stream, "
-                f"SDK {bare['bytes_per_stream'] / 1024:.1f} KB/stream: {ratio:.2f}x"
-            )
-        result["memory"] = memory
+        result["memory"] = memory_section(stack, bootstrap)
     finally:
         stack.close()
     return result
+
+
+def memory_section(stack: h.Stack, bootstrap: str) -> list[dict[str, Any]]:
+    """RSS per in-flight stream, service against bare SDK, at each of ``PROMPT_BYTES``."""
+    h.log(f"scenario 6 (ratios): RSS at {RSS_STREAMS} streams, service vs bare SDK")
+    emu = stack.start_emulator(
+        tokens_per_second=2.0, output_tokens=400, tokens_per_delta=1, name="emulator-ratios-rss"
+    )
+    memory = []
+    for size in PROMPT_BYTES:
+        svc = _service_rss(stack, bootstrap, emu.base_url, size, RSS_STREAMS)
+        bare = h.run_worker(
+            "bench.ratios", "sdk-rss", "--base-url", emu.base_url, "--streams", str(RSS_STREAMS),
+            "--prompt-bytes", str(size),
+        )  # fmt: skip
+        ratio = svc["bytes_per_stream"] / bare["bytes_per_stream"]
+        memory.append({"prompt_bytes": size, "service": svc, "sdk": bare, "ratio": ratio})
+        h.log(
+            f"  {size} B prompts: service {svc['bytes_per_stream'] / 1024:.1f} KB/stream, "
+            f"SDK {bare['bytes_per_stream'] / 1024:.1f} KB/stream: {ratio:.2f}x"
+        )
+    return memory
+
+
+def memory_only() -> list[dict[str, Any]]:
+    """The RSS section alone, on its own broker (``python -m bench.ratios memory``)."""
+    stack = h.Stack()
+    try:
+        bootstrap = stack.start_broker()
+        return memory_section(stack, bootstrap)
+    finally:
+        stack.close()
 
 
 def table(r: dict[str, Any]) -> list[str]:
@@ -494,18 +510,23 @@ def table(r: dict[str, Any]) -> list[str]:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("what", choices=["sdk-paced", "sdk-rss", "producer-paced"])
-    parser.add_argument("--base-url", required=True)
+    parser.add_argument("what", choices=["sdk-paced", "sdk-rss", "producer-paced", "memory"])
+    parser.add_argument("--base-url", default="")
     parser.add_argument("--bootstrap", default="")
     parser.add_argument("--deltas-topic", default="")
     parser.add_argument("--completions-topic", default="")
     parser.add_argument("--partitions", type=int, default=h.PARTITIONS, help="Of both topics (reported).")
-    parser.add_argument("--streams", type=int, required=True)
+    parser.add_argument("--streams", type=int, default=0)
     parser.add_argument("--tokens", type=int, default=120)
     parser.add_argument("--seconds", type=float, default=2.0)
     parser.add_argument("--prompt-bytes", type=int, default=1024)
     parser.add_argument("--read-log", default="", help="sdk-paced: write each event's read time here.")
     args = parser.parse_args()
+    if args.what == "memory":  # the whole RSS section, with its own broker and emulator
+        print(json.dumps(memory_only()))
+        return
+    if not args.base_url or not args.streams:
+        parser.error(f"{args.what} needs --base-url and --streams")
     run_probe = {"sdk-paced": sdk_paced, "sdk-rss": sdk_rss, "producer-paced": producer_paced}[args.what]
     print(json.dumps(asyncio.run(run_probe(args))))
 

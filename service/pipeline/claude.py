@@ -70,37 +70,9 @@ class Claude:
 
         Raises ``ClaudeRetryable`` or ``ClaudeFatal``; ends normally only after ``message_stop``.
         """
-        body, headers = split_params(params)
-        # ``stream`` is refused at intake; dropped here too, since extra_body would override stream=True.
-        extra = {k: v for k, v in body.items() if k not in REQUIRED and k not in SERVICE_OWNED}
-        client = self._client
-        workspace_id = headers.get("workspace_id", anthropic.omit)
-        user_profile_id = headers.get("user_profile_id", anthropic.omit)
-        try:
-            response: AsyncStream[Any]
-            if "betas" in headers:
-                response = await client.beta.messages.create(
-                    model=params["model"],
-                    max_tokens=params["max_tokens"],
-                    messages=params["messages"],
-                    stream=True,
-                    betas=headers["betas"],
-                    workspace_id=workspace_id,
-                    user_profile_id=user_profile_id,
-                    extra_body=extra,  # passes every other key (temperature, tools, ...) through as sent
-                )
-            else:
-                response = await client.messages.create(
-                    model=params["model"],
-                    max_tokens=params["max_tokens"],
-                    messages=params["messages"],
-                    stream=True,
-                    workspace_id=workspace_id,
-                    user_profile_id=user_profile_id,
-                    extra_body=extra,
-                )
-        except (anthropic.APIStatusError, anthropic.APITimeoutError, anthropic.APIConnectionError) as exc:
-            raise translate_api_error(exc) from None
+        # Built in ``_create``, so the body and header dicts are not locals of this frame, which stays
+        # suspended for the whole stream (issue 19: what a stream in flight holds).
+        response = await self._create(params)
         request_id = response.response.headers.get("request-id")
         stopped = False
         try:
@@ -124,3 +96,35 @@ class Claude:
             await response.close()
         if not stopped:
             raise ClaudeRetryable("stream ended before message_stop", type="stream_incomplete")
+
+    async def _create(self, params: dict[str, Any]) -> AsyncStream[Any]:
+        """The request, answered with its open stream (HTTP errors translated)."""
+        body, headers = split_params(params)
+        # ``stream`` is refused at intake; dropped here too, since extra_body would override stream=True.
+        extra = {k: v for k, v in body.items() if k not in REQUIRED and k not in SERVICE_OWNED}
+        client = self._client
+        workspace_id = headers.get("workspace_id", anthropic.omit)
+        user_profile_id = headers.get("user_profile_id", anthropic.omit)
+        try:
+            if "betas" in headers:
+                return await client.beta.messages.create(
+                    model=params["model"],
+                    max_tokens=params["max_tokens"],
+                    messages=params["messages"],
+                    stream=True,
+                    betas=headers["betas"],
+                    workspace_id=workspace_id,
+                    user_profile_id=user_profile_id,
+                    extra_body=extra,  # passes every other key (temperature, tools, ...) through as sent
+                )
+            return await client.messages.create(
+                model=params["model"],
+                max_tokens=params["max_tokens"],
+                messages=params["messages"],
+                stream=True,
+                workspace_id=workspace_id,
+                user_profile_id=user_profile_id,
+                extra_body=extra,
+            )
+        except (anthropic.APIStatusError, anthropic.APITimeoutError, anthropic.APIConnectionError) as exc:
+            raise translate_api_error(exc) from None
