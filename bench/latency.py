@@ -137,7 +137,8 @@ def _split(
     return {cid: r for cid, r in rows.items() if cid.startswith(prefix)}
 
 
-def _busy_cores() -> float:
+def busy_cores() -> float:
+    """CPU seconds the whole box has been busy (every core), since boot."""
     t = psutil.cpu_times()
     return float(t.user + t.system + t.nice + getattr(t, "irq", 0) + getattr(t, "softirq", 0))
 
@@ -200,7 +201,7 @@ def run_curve(
         phases: list[dict[str, Any]] = []
         for level, prompts in plan:
             rate = level / (0.4 + tokens / 80)
-            cpu0, busy0 = service.cpu_seconds(), _busy_cores()
+            cpu0, busy0 = service.cpu_seconds(), busy_cores()
             others0 = {**stack.cpu_by_process(), **broker.cpu_by_process()}
             ids = (f"lat-{level}-{i}" for i in range(prompts))
             started = h.produce_paced(bootstrap, ids, topics["prompts"], rate)
@@ -221,7 +222,7 @@ def run_curve(
                 "elapsed_s": elapsed,
                 "service_cpu_utilisation": (service.cpu_seconds() - cpu0) / elapsed,
                 "service_cpu_s": service.cpu_seconds() - cpu0,
-                "box_busy_cores": (_busy_cores() - busy0) / elapsed,
+                "box_busy_cores": (busy_cores() - busy0) / elapsed,
                 "cpu_utilisation_by_process": {
                     k: round((others[k] - v) / elapsed, 3) for k, v in others0.items() if k in others
                 },

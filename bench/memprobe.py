@@ -1,6 +1,6 @@
 """What an in-flight stream's memory is: tracemalloc and gc object counts of the service, in-process.
 
-    python -m bench.memprobe [--streams 500] [--frames 12] [--top 25]
+    python -m bench.memprobe [--streams 500] [--frames 12] [--top 25] [--bare | --compare]
 
 Runs the same ``Runner`` as ``claude-kafka run`` in this process against the embedded broker and a slow
 emulator (2 tokens/s, so every stream stays in flight), snapshots tracemalloc and ``gc`` at idle and
@@ -8,6 +8,11 @@ again with ``--streams`` streams in flight, and prints the difference per stream
 (grouped by the innermost frame outside the standard library's asyncio/selectors, and by package), and
 by object type. tracemalloc counts Python allocations only; RSS also holds allocator slack and the
 kernel's socket buffers, which ``memory.py`` measures.
+
+``--bare`` probes the witness instead: the bare SDK holding the same streams, read as
+``bench.ratios``' RSS probe reads them. ``--compare`` runs both, each in its own process, and prints
+what the service holds per stream beyond the bare SDK, by package and by object type (the figures
+behind the RSS ratio of issue 19).
 """
 
 from __future__ import annotations
@@ -20,7 +25,6 @@ import gc
 import json
 import os
 import resource
-import sys
 import time
 import tracemalloc
 import types
@@ -150,6 +154,23 @@ async def probe(args: argparse.Namespace, bootstrap: str, base_url: str) -> dict
     runner.request_stop()  # the drain a first SIGTERM starts
     with contextlib.suppress(asyncio.TimeoutError):
         await asyncio.wait_for(serving, 30)
+    return _summary(args, len(text), snap0, snap1, types0, types1) | {
+        "in_flight_gauge": in_flight,
+        "maxrss_kb_before_after": [rss0, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss],
+        "tasks": dict(tasks.most_common(8)),
+        "new_tracebacks_and_frames": frames_report,
+    }
+
+
+def _summary(
+    args: argparse.Namespace,
+    prompt_bytes: int,
+    snap0: tracemalloc.Snapshot | None,
+    snap1: tracemalloc.Snapshot | None,
+    types0: collections.Counter[str],
+    types1: collections.Counter[str],
+) -> dict[str, Any]:
+    """The growth from idle to ``--streams`` in flight, per stream."""
     n = args.streams
     diff = snap1.compare_to(snap0, "traceback") if snap1 is not None and snap0 is not None else []
     by_site: collections.Counter[str] = collections.Counter()
@@ -166,15 +187,62 @@ async def probe(args: argparse.Namespace, bootstrap: str, base_url: str) -> dict
     type_diff = {k: (types1[k] - types0[k]) / n for k in types1 if types1[k] - types0[k] >= n / 2}
     return {
         "streams": n,
-        "prompt_bytes": len(text),
-        "in_flight_gauge": in_flight,
+        "prompt_bytes": prompt_bytes,
         "traced_bytes_per_stream": total / n,
-        "maxrss_kb_before_after": [rss0, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss],
         "by_package": {k: round(v / n) for k, v in by_package.most_common(args.top)},
         "by_site": {k: round(v / n) for k, v in by_site.most_common(args.top)},
-        "tasks": dict(tasks.most_common(8)),
-        "new_tracebacks_and_frames": frames_report,
         "objects_per_stream": dict(sorted(type_diff.items(), key=lambda kv: -kv[1])[: args.top]),
+    }
+
+
+async def probe_bare(args: argparse.Namespace, base_url: str) -> dict[str, Any]:
+    """The same growth for the bare SDK holding ``--streams`` streams (``bench.ratios``' RSS probe)."""
+    from bench import ratios
+
+    text = "Benchmark prompt. " * max(1, args.prompt_bytes // 18)
+    async with ratios._client(base_url, args.streams + 100) as client:
+        warm = asyncio.create_task(ratios._read(client, ratios._body(text), [0]))
+        await asyncio.sleep(1.0)  # the SDK's lazily built paths, outside the idle snapshot
+        warm.cancel()
+        await asyncio.gather(warm, return_exceptions=True)
+        types0 = _types()
+        snap0 = tracemalloc.take_snapshot() if tracemalloc.is_tracing() else None
+        seen = [0]
+        # Each stream its own copy of the text, as each service prompt has its own record.
+        tasks = [
+            asyncio.create_task(ratios._read(client, ratios._body(text[:-1] + text[-1]), seen))
+            for _ in range(args.streams)
+        ]
+        deadline = time.monotonic() + 300
+        while seen[0] < args.streams * 2 and time.monotonic() < deadline:  # noqa: ASYNC110
+            await asyncio.sleep(0.2)  # message_start and a delta per stream, as the service's probe
+        await asyncio.sleep(2.5)
+        types1 = _types()
+        snap1 = tracemalloc.take_snapshot() if snap0 is not None else None
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+    return _summary(args, len(text), snap0, snap1, types0, types1)
+
+
+def compare(service: dict[str, Any], bare: dict[str, Any]) -> dict[str, Any]:
+    """What the service holds per stream beyond the bare SDK: by package and by object type."""
+
+    def beyond(ours: dict[str, float], theirs: dict[str, float], at_least: float) -> dict[str, float]:
+        keys = set(ours) | set(theirs)
+        diff = {k: round(ours.get(k, 0) - theirs.get(k, 0), 1) for k in keys}
+        return dict(sorted(((k, v) for k, v in diff.items() if abs(v) >= at_least), key=lambda kv: -kv[1]))
+
+    return {
+        "streams": service["streams"],
+        "prompt_bytes": service["prompt_bytes"],
+        "traced_bytes_per_stream": {
+            "service": round(service["traced_bytes_per_stream"]),
+            "bare_sdk": round(bare["traced_bytes_per_stream"]),
+            "ratio": round(service["traced_bytes_per_stream"] / bare["traced_bytes_per_stream"], 3),
+        },
+        "bytes_beyond_bare_by_package": beyond(service["by_package"], bare["by_package"], 100),
+        "objects_beyond_bare_by_type": beyond(service["objects_per_stream"], bare["objects_per_stream"], 0.9),
     }
 
 
@@ -189,19 +257,47 @@ def main() -> None:
         help="Where the new tracebacks and frames are, and who holds them.",
     )
     parser.add_argument("--prompt-bytes", type=int, default=18, help="Size of each prompt's text.")
+    parser.add_argument("--one-line", action="store_true", help=argparse.SUPPRESS)  # for --compare
+    which = parser.add_mutually_exclusive_group()
+    which.add_argument("--bare", action="store_true", help="Probe the bare SDK instead of the service.")
+    which.add_argument("--compare", action="store_true", help="Both, and what the service holds beyond.")
     args = parser.parse_args()
+    if args.compare:
+        # Each in its own process: neither's imports or caches in the other's snapshots. All entries
+        # (``--top``), so that a package or type only one of them holds is still subtracted.
+        common = [
+            "--streams",
+            str(args.streams),
+            "--frames",
+            str(args.frames),
+            "--top",
+            "100000",
+            "--one-line",
+        ]
+        common += ["--prompt-bytes", str(args.prompt_bytes)]
+        service = h.run_worker("bench.memprobe", *common, timeout=900)
+        bare = h.run_worker("bench.memprobe", *common, "--bare", timeout=900)
+        result = compare(service, bare)
+    else:
+        result = _probe_once(args)
+    print(json.dumps(result, indent=None if args.one_line else 1))
+
+
+def _probe_once(args: argparse.Namespace) -> dict[str, Any]:
     stack = h.Stack()
     try:
+        emu = stack.start_emulator(tokens_per_second=2.0, output_tokens=400, tokens_per_delta=1)
+        if args.bare:
+            if args.frames:
+                tracemalloc.start(args.frames)
+            return asyncio.run(probe_bare(args, emu.base_url))
         bootstrap = stack.start_broker()
         h.create_topics(bootstrap, "probe")
-        emu = stack.start_emulator(tokens_per_second=2.0, output_tokens=400, tokens_per_delta=1)
         if args.frames:
             tracemalloc.start(args.frames)
-        result = asyncio.run(probe(args, bootstrap, emu.base_url))
+        return asyncio.run(probe(args, bootstrap, emu.base_url))
     finally:
         stack.close()
-    json.dump(result, sys.stdout, indent=1)
-    print()
 
 
 if __name__ == "__main__":
