@@ -123,10 +123,11 @@ async def probe(args: argparse.Namespace, bootstrap: str, base_url: str) -> dict
     await until(lambda: gauge("assigned_partitions") > 0, 60, "group join")
     # Warm every lazily built path (one short round of streams) before the idle snapshot.
     await asyncio.sleep(1.0)
+    tracing = tracemalloc.is_tracing()  # --frames 0: gc counts only, much faster
+    # The idle snapshot first: its traces are tuples, which both type counts must include.
+    snap0 = tracemalloc.take_snapshot() if tracing else None
     types0 = _types()
     ids0 = {id(o) for o in gc.get_objects()} if args.frames_report else set()
-    tracing = tracemalloc.is_tracing()  # --frames 0: gc counts only, much faster
-    snap0 = tracemalloc.take_snapshot() if tracing else None
     rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     ids = [f"probe-{i}" for i in range(args.streams)]
     topic = h.topic_names("probe")["prompts"]
@@ -205,8 +206,8 @@ async def probe_bare(args: argparse.Namespace, base_url: str) -> dict[str, Any]:
         await asyncio.sleep(1.0)  # the SDK's lazily built paths, outside the idle snapshot
         warm.cancel()
         await asyncio.gather(warm, return_exceptions=True)
-        types0 = _types()
         snap0 = tracemalloc.take_snapshot() if tracemalloc.is_tracing() else None
+        types0 = _types()  # after the snapshot, as ``probe``'s
         seen = [0]
         # Each stream its own copy of the text, as each service prompt has its own record.
         tasks = [

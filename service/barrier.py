@@ -69,8 +69,13 @@ class CrashBarrier:
         try:
             await work
         except Exception as exc:
-            detail = self.caught(unit, exc)
-            await self._publish(detail, publish, fallback)
+            await self.crashed(unit, exc, publish, fallback)
+
+    async def crashed(
+        self, unit: str, exc: Exception, publish: Publish, fallback: Publish | None = None
+    ) -> None:
+        """What ``guard`` does with an exception ``work`` raised, for a unit that catches it itself."""
+        await self._publish(self.caught(unit, exc), publish, fallback)
 
     async def _publish(self, detail: ErrorDetail, publish: Publish, fallback: Publish | None) -> None:
         try:

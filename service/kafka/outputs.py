@@ -33,9 +33,11 @@ class Acks:
     """The acknowledgements one attempt still waits for, in send order.
 
     Holding every delta's future until the stream ends costs about 300 bytes a delta (the future and
-    its RecordMetadata), which grows with the answer. Futures the broker has acknowledged are
-    dropped every ``PRUNE_AT`` sends (amortised O(1), no callback per delta); failed or cancelled
-    ones are kept, so ``Outputs.acknowledged`` sees exactly what it would have seen in the full list.
+    its RecordMetadata), which grows with the answer. A send replaces the previous future when the
+    broker has acknowledged it already (the usual case at an answer's pace, so a stream holds about
+    one), and the rest are dropped every ``PRUNE_AT`` sends once acknowledged (amortised O(1), no
+    callback per delta). Failed or cancelled ones are kept, so ``Outputs.acknowledged`` sees exactly
+    what it would have seen in the full list.
     """
 
     __slots__ = ("_limit", "pending")
@@ -46,10 +48,17 @@ class Acks:
 
     def add(self, future: asyncio.Future[object]) -> None:
         pending = self.pending
+        if pending and _acknowledged(pending[-1]):
+            pending[-1] = future
+            return
         pending.append(future)
         if len(pending) >= self._limit:
-            pending[:] = [f for f in pending if not f.done() or f.cancelled() or f.exception() is not None]
+            pending[:] = [f for f in pending if not _acknowledged(f)]
             self._limit = max(PRUNE_AT, 2 * len(pending))
+
+
+def _acknowledged(future: asyncio.Future[object]) -> bool:
+    return future.done() and not future.cancelled() and future.exception() is None
 
 
 class Outputs:

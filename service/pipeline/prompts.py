@@ -13,7 +13,7 @@ which is what lets the consumer commit the prompt's offset.
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import functools
 import json
 import logging
 import random
@@ -79,22 +79,32 @@ class PromptRunner:
     async def run(self, job: events.Job) -> None:
         """Process ``job`` to exactly one acknowledged final event for its last attempt."""
         progress = _Progress()
-
-        async def crashed(detail: ErrorDetail) -> None:
-            await self.publish_error(job, progress.attempt, detail, True)
-
-        async def crashed_bare(detail: ErrorDetail) -> None:
-            # Without the parsed prompt's fields: in case they are what the full event choked on.
-            await self.publish_error(job, progress.attempt, detail, True, bare=True)
-
+        # The crash barrier is this function's own ``except``, not ``CrashBarrier.guard``: a stream in
+        # flight then holds no guard coroutine and no publishing closures (~1 KB each; issue 19).
         session = job.prompt.session if self._sessions is not None else None
         if session is None or self._sessions is None:
-            await self._barrier.guard("prompt", self._run(job, progress), crashed, crashed_bare)
+            try:
+                await self._run(job, progress)
+            except Exception as exc:
+                await self._crashed(job, progress, exc)
         else:
             async with self._sessions.hold(session):  # the first wait: taken in the order prompts came
-                await self._barrier.guard("prompt", self._in_session(job, progress), crashed, crashed_bare)
+                try:
+                    await self._in_session(job, progress)
+                except Exception as exc:
+                    await self._crashed(job, progress, exc)
         if job.prompt.loop is not None and self._loop is not None:
             await self._loop.ended(job.prompt.custom_id)  # a final event is out: the run is over
+
+    async def _crashed(self, job: events.Job, progress: _Progress, exc: Exception) -> None:
+        """The prompt's ErrorEvent for an unexpected exception; without the parsed prompt's fields if
+        the full event cannot be published (in case they are what it choked on)."""
+        await self._barrier.crashed(
+            "prompt",
+            exc,
+            functools.partial(self.publish_error, job, progress.attempt, retryable=True),
+            functools.partial(self.publish_error, job, progress.attempt, retryable=True, bare=True),
+        )
 
     async def _in_session(self, job: events.Job, progress: _Progress) -> None:
         """Run ``job`` after its session's history; on completion the history grows by its exchange."""
@@ -204,11 +214,45 @@ class PromptRunner:
         queued_ms = max(0.0, started_wall * 1000.0 - job.timestamp_ms)
         if attempt == 1:  # a retry's wait includes earlier attempts: not queueing
             self._metrics.queue_wait.labels("stream").observe(queued_ms / 1000.0)
-        first_token: float | None = None
         loop: LoopResult | None = None
+        try:
+            if prompt.loop is not None and self._loop is not None:
+                loop, first_token = await self._looped(job, attempt, params, model, encoder, acks)
+                message = loop.message
+            else:
+                # ``_turn``'s steps, not a call to it: one coroutine frame less per stream (issue 19).
+                message, first_token = await self._stream_once(params, model, encoder, acks)
+                if message.get("stop_reason") == PAUSE_TURN:
+                    message, later = await self._continued(params, message, model, encoder, acks)
+                    first_token = first_token or later
+        finally:
+            self._metrics.deltas.inc(encoder.seq)  # a broken attempt's deltas were published too
+        finished = time.monotonic()
+        timings = Timings(
+            queued_ms=round(queued_ms, 3),
+            ttft_ms=round((first_token - started) * 1000.0, 3) if first_token else None,
+            duration_ms=round((finished - started) * 1000.0, 3),
+        )
+        if loop is None:  # a loop's time includes its tool runs: not a request's duration
+            self._observe_stream(model, message, started, first_token, finished)
+        return message, timings, acks.pending, loop
+
+    async def _looped(
+        self,
+        job: events.Job,
+        attempt: int,
+        params: dict[str, Any],
+        model: str,
+        encoder: DeltaEncoder,
+        acks: Acks,
+    ) -> tuple[LoopResult, float | None]:
+        """The attempt of a prompt with a tool loop: its turns, each streamed as deltas of the attempt."""
+        first_token: float | None = None
 
         async def stream_turn(request: dict[str, Any]) -> dict[str, Any]:
             nonlocal first_token
+            if encoder.seq:
+                await self._wait_for_rate_limit(request)  # a tool loop's next turn
             message, turn_first_token = await self._turn(request, model, encoder, acks)
             first_token = first_token or turn_first_token
             return message
@@ -222,45 +266,35 @@ class PromptRunner:
                     )
                 )
 
-        try:
-            if prompt.loop is not None and self._loop is not None:
-                loop = await self._loop.run(job, attempt, stream_turn, replay)
-                message = loop.message
-            else:
-                message = await stream_turn(params)
-        finally:
-            self._metrics.deltas.inc(encoder.seq)  # a broken attempt's deltas were published too
-        finished = time.monotonic()
-        timings = Timings(
-            queued_ms=round(queued_ms, 3),
-            ttft_ms=round((first_token - started) * 1000.0, 3) if first_token else None,
-            duration_ms=round((finished - started) * 1000.0, 3),
-        )
-        if loop is None:  # a loop's time includes its tool runs: not a request's duration
-            self._observe_stream(model, message, started, first_token, finished)
-        return message, timings, acks.pending, loop
+        assert self._loop is not None
+        loop = await self._loop.run(job, attempt, stream_turn, replay)
+        return loop, first_token
 
     async def _turn(
         self, params: dict[str, Any], model: str, encoder: DeltaEncoder, acks: Acks
     ) -> tuple[dict[str, Any], float | None]:
         """One turn: a request, and the requests continuing it while it pauses (``pause_turn``)."""
+        message, first_token = await self._stream_once(params, model, encoder, acks)
+        if message.get("stop_reason") == PAUSE_TURN:
+            message, later = await self._continued(params, message, model, encoder, acks)
+            first_token = first_token or later
+        return message, first_token
+
+    async def _continued(
+        self, params: dict[str, Any], message: dict[str, Any], model: str, encoder: DeltaEncoder, acks: Acks
+    ) -> tuple[dict[str, Any], float | None]:
+        """A paused turn continued, up to PAUSE_TURN_MAX_CONTINUATIONS more requests; a turn still
+        paused after the last is delivered as it stands. Gives the merged message and the first-token
+        time of the continuations."""
         first_token: float | None = None
-        message: dict[str, Any] | None = None
-        # A turn still paused after the last continuation is delivered as it stands.
-        for _ in range(self._pipeline.pause_turn_max_continuations + 1):
-            if message is not None:
-                request = continuation_params(params, message["content"])
-                await self._wait_for_rate_limit(request)  # a continuation is one more request
-            else:
-                request = params
-                if encoder.seq:
-                    await self._wait_for_rate_limit(request)  # a tool loop's next turn
+        for _ in range(self._pipeline.pause_turn_max_continuations):
+            request = continuation_params(params, message["content"])
+            await self._wait_for_rate_limit(request)  # a continuation is one more request
             part, part_first_token = await self._stream_once(request, model, encoder, acks)
             first_token = first_token or part_first_token
-            message = part if message is None else merge_messages(message, part)
+            message = merge_messages(message, part)
             if part.get("stop_reason") != PAUSE_TURN:
                 break
-        assert message is not None
         return message, first_token
 
     async def _stream_once(
@@ -278,7 +312,7 @@ class PromptRunner:
         first_token: float | None = None
         try:
             stream = self._claude.stream(params)
-            async with contextlib.aclosing(stream):
+            try:  # ``aclosing``'s work, without its object and bound ``__aexit__`` per stream in flight
                 source = stream if coalescer is None else _ticking(stream, coalescer)
                 async for raw, event in source:
                     if event is None:  # a coalescing window closed with no new event
@@ -297,6 +331,8 @@ class PromptRunner:
                     for text in texts:
                         value, headers = encoder.encode(text)
                         acks.add(await send(topic, key, value, headers, partition))
+            finally:
+                await stream.aclose()
             if coalescer is not None:
                 for text in coalescer.flush():
                     value, headers = encoder.encode(text)

@@ -190,7 +190,6 @@ class StreamingPipeline(ConsumeLoop):
             return work, STREAM_POOL
 
     def _work_for(self, record: InputRecord) -> Work:
-        source = SourceRecord(topic=record.topic, partition=record.partition, offset=record.offset)
         decoded = decode_prompt(record.value, self._settings.pipeline, datetime.now(UTC))
         logs.bind(custom_id=decoded.custom_id)
         generation = self.inputs.generation
@@ -198,12 +197,13 @@ class StreamingPipeline(ConsumeLoop):
             self._metrics.prompts_received.labels(
                 events.mode_of(decoded.prompt) if decoded.prompt else "unknown"
             ).inc()
+            source = SourceRecord(topic=record.topic, partition=record.partition, offset=record.offset)
             return self._reject(record, source, generation, decoded), STREAM_POOL
         self._metrics.prompts_received.labels(decoded.mode.value).inc()
         self._deprecations.seen(decoded.params.model)
         job = events.Job(
             decoded,
-            source,
+            (record.topic, record.partition, record.offset),
             generation,
             record.timestamp_ms,
             tracing.incoming(record.headers),
