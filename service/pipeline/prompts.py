@@ -80,7 +80,7 @@ class PromptRunner:
         """Process ``job`` to exactly one acknowledged final event for its last attempt."""
         progress = _Progress()
         # The crash barrier is this function's own ``except``, not ``CrashBarrier.guard``: a stream in
-        # flight then holds no guard coroutine and no publishing closures (~1 KB each; issue 19).
+        # flight then holds no guard coroutine and no publishing closures (~1 KB together; issue 19).
         session = job.prompt.session if self._sessions is not None else None
         if session is None or self._sessions is None:
             try:
