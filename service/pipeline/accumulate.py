@@ -10,6 +10,7 @@ model per SSE event on the hot path (``bench/fold.py`` measures the difference).
 from __future__ import annotations
 
 import json
+import sys
 from typing import Any
 
 #: Delta type -> (field it appends to, block types it applies to), as in the SDK's fold.
@@ -24,6 +25,26 @@ _DELTA_USAGE = (
     "server_tool_use",
     "output_tokens_details",
 )
+
+
+#: Keys whose string values repeat across streams: held once for all of them (``_shared``).
+_VOCABULARY = frozenset({"type", "role", "model", "service_tier"})
+
+
+def _shared(part: dict[str, Any]) -> dict[str, Any]:
+    """``part`` with its keys, and the values of ``_VOCABULARY`` keys, interned: ``json.loads`` makes
+    new strings for every document, and a Message held for a whole stream is ~20 keys (~1.4 KB a
+    stream in flight; issue 19). Nested objects (``usage.cache_creation``) too."""
+    return {
+        sys.intern(key): (
+            sys.intern(value)
+            if isinstance(value, str) and key in _VOCABULARY
+            else _shared(value)
+            if isinstance(value, dict)
+            else value
+        )
+        for key, value in part.items()
+    }
 
 
 class StreamIncomplete(Exception):
@@ -45,11 +66,11 @@ class MessageAccumulator:
             self.first_delta_seen = True
             self._delta(event["index"], event["delta"])
         elif kind == "message_start":
-            self.message = dict(event["message"])
+            self.message = _shared(event["message"])
             self.message["content"] = list(self.message.get("content") or [])
-            self.message["usage"] = dict(self.message.get("usage") or {})
+            self.message["usage"] = self.message.get("usage") or {}
         elif kind == "content_block_start":
-            self._require()["content"].append(dict(event["content_block"]))
+            self._require()["content"].append(_shared(event["content_block"]))
         elif kind == "content_block_stop":
             index = event["index"]
             parts = self._json_parts.pop(index, None)
