@@ -421,6 +421,7 @@ def run(quick: bool) -> dict[str, Any]:
                     # The service's phase shares the box with the emulator, the broker and the downstream
                     # consumer; the bare SDK's with the emulator only (its ``box_busy_cores``).
                     "box_busy_cores": point["box_busy_cores"],
+                    "box_cores": os.cpu_count(),  # of the box measured, not the one rendering the table
                     "cpu_utilisation_by_process": point["cpu_utilisation_by_process"],
                     "sdk": bare,
                 }
@@ -496,7 +497,7 @@ def table(r: dict[str, Any]) -> list[str]:
             if "box_busy_cores" in p and "box_busy_cores" in p["sdk"]:
                 floor += (
                     f" (box busy {p['box_busy_cores']:.1f} cores with the service, "
-                    f"{p['sdk']['box_busy_cores']:.1f} with the bare SDK, of {os.cpu_count()})"
+                    f"{p['sdk']['box_busy_cores']:.1f} with the bare SDK, of {p.get('box_cores', '?')})"
                 )
             lines.append(
                 f"| Service part of the added latency (emit -> send), 250 streams paced | "

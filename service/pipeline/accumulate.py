@@ -35,16 +35,15 @@ def _shared(part: dict[str, Any]) -> dict[str, Any]:
     """``part`` with its keys, and the values of ``_VOCABULARY`` keys, interned: ``json.loads`` makes
     new strings for every document, and a Message held for a whole stream is ~20 keys (~1.4 KB a
     stream in flight; issue 19). Nested objects (``usage.cache_creation``) too."""
-    return {
-        sys.intern(key): (
-            sys.intern(value)
-            if isinstance(value, str) and key in _VOCABULARY
-            else _shared(value)
-            if isinstance(value, dict)
-            else value
-        )
-        for key, value in part.items()
-    }
+    out: dict[str, Any] = {}
+    for key, value in part.items():
+        if isinstance(value, dict):
+            out[sys.intern(key)] = _shared(value)
+        elif isinstance(value, str) and key in _VOCABULARY:
+            out[sys.intern(key)] = sys.intern(value)
+        else:
+            out[sys.intern(key)] = value
+    return out
 
 
 class StreamIncomplete(Exception):
